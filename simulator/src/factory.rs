@@ -37,6 +37,8 @@ pub struct FactoryOptions {
 struct Burst {
     machine: u32,
     base_ms: i64,
+    /// The fault's end: no sub-reading at or after it.
+    end_ms: i64,
     next: u32,
     factor: u32,
 }
@@ -147,8 +149,9 @@ impl Factory {
     pub fn next_into(&mut self, out: &mut Reading) {
         loop {
             if let Some(burst) = self.burst.take() {
-                self.emit_burst(burst, out);
-                return;
+                if self.emit_burst(burst, out) {
+                    return;
+                }
             }
             let machine = self.order[self.cursor];
             let nominal_ms = self.clock_ms();
@@ -194,6 +197,7 @@ impl Factory {
                 self.burst = Some(Burst {
                     machine,
                     base_ms: nominal_ms,
+                    end_ms: active.end_ms,
                     next: 1,
                     factor: kind.burst_factor,
                 });
@@ -208,8 +212,13 @@ impl Factory {
 
     /// A bursty machine's extra readings within the same interval: the same
     /// values (the walk moves once per interval) at evenly spaced times.
-    fn emit_burst(&mut self, burst: Burst, out: &mut Reading) {
+    /// Returns false when the fault ended (the machine was reset) before
+    /// this sub-reading was due.
+    fn emit_burst(&mut self, burst: Burst, out: &mut Reading) -> bool {
         let offset = self.interval_ms * i64::from(burst.next) / i64::from(burst.factor);
+        if burst.base_ms + offset >= burst.end_ms {
+            return false;
+        }
         if burst.next + 1 < burst.factor {
             self.burst = Some(Burst {
                 next: burst.next + 1,
@@ -218,6 +227,7 @@ impl Factory {
         }
         // `out` still holds the first reading's values and label.
         self.finish(burst.machine, burst.base_ms + offset, out);
+        true
     }
 
     fn finish(&mut self, machine: u32, nominal_ms: i64, out: &mut Reading) {

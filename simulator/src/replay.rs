@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveDateTime};
 
 use crate::error::{Result, SimError};
 use crate::record::{FieldMeta, Layout, MachineMeta, Reading};
+use crate::spec::has_control;
 
 /// Column names tried, in order, when no time column is given.
 pub const TIME_COLUMNS: [&str; 4] = ["ts", "timestamp", "time", "datetime"];
@@ -183,6 +184,20 @@ impl Loader {
                 .map_err(|m| csv_error(path, line, &self.fields[k].name, m))?;
             values.push(value);
         }
+        for (column, name) in [
+            (c.machine, "machine_id"),
+            (c.line, "line"),
+            (c.provider, "provider"),
+        ] {
+            if column.is_some_and(|i| has_control(cell(i))) {
+                return Err(csv_error(
+                    path,
+                    line,
+                    name,
+                    "control characters are not allowed".into(),
+                ));
+            }
+        }
         let id = c.machine.map_or(DEFAULT_MACHINE, cell);
         let machine = self.machine(id, c.line.map_or("", cell), c.provider.map_or("", cell));
         self.rows.push(Reading {
@@ -267,3 +282,6 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
         "{text:?} is not a timestamp (RFC 3339, `YYYY-MM-DD HH:MM:SS`, or epoch seconds/ms)"
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -128,3 +128,6 @@ pub fn simulate(config: &SimulationConfig, stop: &AtomicBool) -> Result<Summary>
         },
     })
 }
+
+#[cfg(test)]
+mod tests;

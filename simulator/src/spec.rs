@@ -295,6 +295,12 @@ impl FactorySpec {
         if m.lines.is_empty() || m.providers.is_empty() {
             return Err("`machines.lines` and `machines.providers` need at least one entry".into());
         }
+        let names = m.lines.iter().chain(&m.providers).chain([&m.id_pattern]);
+        if let Some(bad) = names.into_iter().find(|n| has_control(n)) {
+            return Err(format!(
+                "machine names and tags cannot hold control characters: {bad:?}"
+            ));
+        }
         if self.interval.is_zero() {
             return Err("`interval` must be positive".into());
         }
@@ -414,6 +420,11 @@ const RESERVED_FIELDS: [&str; 7] = [
     "fault",
     "fault_kind",
 ];
+
+/// Tags with control characters cannot be written as line protocol.
+pub(crate) fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
 
 /// Sensor names become JSON keys, SQL columns and metric names.
 fn is_identifier(name: &str) -> bool {

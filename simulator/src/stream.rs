@@ -191,3 +191,6 @@ impl ReadingStream {
         true
     }
 }
+
+#[cfg(test)]
+mod tests;

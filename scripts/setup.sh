@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and tests need, only those missing.
+# Idempotent and quiet when everything is there. Needs root (or sudo).
+set -euo pipefail
+
+# C toolchain and zlib for librdkafka's bundled build; Java and Maven for
+# Apache Kafka (scripts/kafka.sh).
+packages=(build-essential pkg-config zlib1g-dev openjdk-17-jre-headless maven)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# A JDK/Maven installed outside Debian (e.g. Temurin, a tarball) is fine too.
+if command -v java >/dev/null; then missing=("${missing[@]/openjdk-17-jre-headless}"); fi
+if command -v mvn >/dev/null; then missing=("${missing[@]/maven}"); fi
+read -r -a missing <<<"${missing[*]}"
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "setup: all system packages present" >&2
+  exit 0
+fi
+echo "setup: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone on a fresh machine:
+#   installs the system packages the build needs (if missing), starts the
+#   services the tests use (real Apache Kafka, via scripts/kafka.sh), checks
+#   formatting and lints, then runs every test in the workspace.
+#
+# Environment:
+#   SPINDLE_CACHE      cache folder outside the clone (default ~/.cache/spindle)
+#   CARGO_TARGET_DIR   build folder (default $SPINDLE_CACHE/target, reused across runs)
+#   SPINDLE_SKIP_LINT  set to 1 to skip `cargo fmt --check` and clippy
+#   extra arguments    passed to `cargo test` (e.g. a test name filter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export SPINDLE_CACHE="${SPINDLE_CACHE:-$HOME/.cache/spindle}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SPINDLE_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "system packages"
+scripts/setup.sh
+
+step "services"
+kafka_was_running=0
+scripts/kafka.sh status >/dev/null 2>&1 && kafka_was_running=1
+SPINDLE_TEST_KAFKA="$(scripts/kafka.sh start)"
+export SPINDLE_TEST_KAFKA
+stop_services() {
+  if [ "$kafka_was_running" = 0 ]; then scripts/kafka.sh stop >&2 || true; fi
+}
+trap stop_services EXIT
+echo "kafka at $SPINDLE_TEST_KAFKA" >&2
+
+if [ "${SPINDLE_SKIP_LINT:-0}" != 1 ]; then
+  step "cargo fmt --check"
+  cargo fmt --all -- --check
+  step "cargo clippy"
+  cargo clippy --workspace --all-targets --quiet -- -D warnings
+fi
+
+step "cargo test"
+cargo test --workspace "$@"

@@ -1,0 +1,145 @@
+//! Reading a topic back, and Kafka's default partitioner as an oracle.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+/// One consumed record.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Partition it was read from.
+    pub partition: i32,
+    /// Its key.
+    pub key: Vec<u8>,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// Reads every record of `topic` from the beginning up to the high
+/// watermarks taken at the start (assign, not subscribe: no group needed).
+pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", crate::services::unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set("fetch.max.bytes", "52428800")
+        .create()
+        .expect("consumer");
+    let timeout = Duration::from_secs(30);
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .expect("metadata");
+    let partitions: Vec<i32> = metadata.topics()[0]
+        .partitions()
+        .iter()
+        .map(|p| p.id())
+        .collect();
+    let mut assignment = TopicPartitionList::new();
+    let mut remaining = 0i64;
+    let mut ends = Vec::new();
+    for &p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, p, timeout)
+            .expect("watermarks");
+        assignment
+            .add_partition_offset(topic, p, Offset::Offset(low))
+            .expect("assign");
+        remaining += high - low;
+        ends.push((p, high));
+    }
+    consumer.assign(&assignment).expect("assign");
+    let mut records = Vec::with_capacity(remaining.max(0) as usize);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while remaining > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "timed out with {remaining} records unread"
+        );
+        let Some(message) = consumer.poll(Duration::from_millis(500)) else {
+            continue;
+        };
+        let message = message.expect("consume");
+        let end = ends
+            .iter()
+            .find(|(p, _)| *p == message.partition())
+            .map(|(_, h)| *h);
+        if end.is_some_and(|high| message.offset() < high) {
+            remaining -= 1;
+            records.push(Record {
+                partition: message.partition(),
+                key: message.key().unwrap_or_default().to_vec(),
+                payload: message.payload().unwrap_or_default().to_vec(),
+            });
+        }
+    }
+    records
+}
+
+/// Kafka's murmur2 hash (the Java client's `Utils.murmur2`), written out
+/// independently of librdkafka as the partitioning oracle.
+pub fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let length = data.len() as u32;
+    let mut h = SEED ^ length;
+    let chunks = data.chunks_exact(4);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        let mut k = u32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    match tail.len() {
+        3 => {
+            h ^= u32::from(tail[2]) << 16;
+            h ^= u32::from(tail[1]) << 8;
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        2 => {
+            h ^= u32::from(tail[1]) << 8;
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        1 => {
+            h ^= u32::from(tail[0]);
+            h = h.wrapping_mul(M);
+        }
+        _ => {}
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// The partition Kafka's default partitioner picks for a key.
+pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
+    ((murmur2(key) & 0x7fff_ffff) % partitions) as i32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn murmur2_matches_the_java_client() {
+        // Values from Kafka's UtilsTest.testMurmur2.
+        assert_eq!(murmur2(b"21"), -973932308);
+        assert_eq!(murmur2(b"foobar"), -790332482);
+        assert_eq!(murmur2(b"a-little-bit-long-string"), -985981536);
+        assert_eq!(murmur2(b"a-little-bit-longer-string"), -1486304829);
+        assert_eq!(
+            murmur2(b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8"),
+            -58897971
+        );
+        assert_eq!(murmur2(b"abc"), 479470107);
+    }
+}

@@ -1,0 +1,51 @@
+//! Starts the services tests need through `scripts/*.sh`, once per test
+//! process. The scripts are idempotent: a service already running (for
+//! example started by `scripts/test.sh`) is reused.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The repository root (this crate lives in `tests/`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}
+
+/// Runs `scripts/NAME.sh start` and returns the last line it printed (the
+/// service's address).
+fn start(script: &str) -> String {
+    let path = repo_root().join("scripts").join(script);
+    let output = Command::new("bash")
+        .arg(&path)
+        .arg("start")
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", path.display()));
+    assert!(
+        output.status.success(),
+        "{} start failed:\n{}",
+        path.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    stdout.lines().last().unwrap_or_default().trim().to_string()
+}
+
+/// The bootstrap address of the real Kafka broker, started on first use.
+/// `SPINDLE_TEST_KAFKA` points the tests at another broker instead.
+pub fn kafka() -> &'static str {
+    static ADDRESS: OnceLock<String> = OnceLock::new();
+    ADDRESS
+        .get_or_init(|| std::env::var("SPINDLE_TEST_KAFKA").unwrap_or_else(|_| start("kafka.sh")))
+}
+
+/// A name no other test run uses (topics, groups).
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}

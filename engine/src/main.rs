@@ -18,6 +18,12 @@ struct Cli {
 enum Command {
     /// Simulate a factory's sensors (or replay a CSV) to Kafka, a file or stdout.
     Simulate(Box<cli::simulate::SimulateArgs>),
+    /// Run a SQL job in the foreground.
+    Run(cli::run::RunArgs),
+    /// The main job on the embedded simulator: features to Parquet under ./data.
+    Demo(cli::demo::DemoArgs),
+    /// SQL over the Parquet history.
+    Query(cli::query::QueryArgs),
 }
 
 fn main() -> ExitCode {
@@ -25,6 +31,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Simulate(args) => cli::simulate::run(*args),
+        Command::Run(args) => cli::run::execute(args),
+        Command::Demo(args) => cli::demo::execute(args),
+        Command::Query(args) => cli::query::execute(args),
     };
     match result {
         Ok(code) => code,

@@ -56,10 +56,14 @@ pub struct SimulationConfig {
     pub progress: bool,
 }
 
-/// Builds the reading stream of a config (also used by tests and the engine's
+/// Builds the reading stream of a source (also used by the engine's
 /// in-process source).
-pub fn open_stream(config: &SimulationConfig) -> Result<ReadingStream> {
-    let source = match &config.source {
+pub fn open_stream(
+    source: &SourceConfig,
+    limits: Limits,
+    disorder: Option<Disorder>,
+) -> Result<ReadingStream> {
+    let source = match source {
         SourceConfig::Factory(spec, options) => {
             Source::Factory(Box::new(Factory::new(spec, options)?))
         }
@@ -67,7 +71,7 @@ pub fn open_stream(config: &SimulationConfig) -> Result<ReadingStream> {
             Source::Replay(Replay::load(path, time_column.as_deref())?)
         }
     };
-    Ok(ReadingStream::new(source, config.limits, config.disorder))
+    Ok(ReadingStream::new(source, limits, disorder))
 }
 
 fn open_output(destination: &Destination) -> Result<Box<dyn Output>> {
@@ -86,7 +90,7 @@ fn open_output(destination: &Destination) -> Result<Box<dyn Output>> {
 /// All input (profile, CSV) is validated before the output is opened, so bad
 /// input never leaves a half-written destination.
 pub fn simulate(config: &SimulationConfig, stop: &AtomicBool) -> Result<Summary> {
-    let mut stream = open_stream(config)?;
+    let mut stream = open_stream(&config.source, config.limits, config.disorder)?;
     let mut encoder = encoder(config.format, stream.layout(), config.labels);
     let mut output = open_output(&config.destination)?;
     let bar = progress(config.limits.count, config.progress);

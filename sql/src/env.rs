@@ -159,7 +159,7 @@ fn is_variable_name(name: &str) -> bool {
 }
 
 /// Line and column (1-based, columns in characters) of a byte offset.
-pub fn location_of(text: &str, offset: usize) -> Location {
+pub(crate) fn location_of(text: &str, offset: usize) -> Location {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);

@@ -1,7 +1,7 @@
 //! The SQL crate's one error type.
 
 /// A 1-based line and column in the user's job text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Location {
     /// 1-based line.
     pub line: usize,
@@ -15,7 +15,7 @@ impl std::fmt::Display for Location {
     }
 }
 
-/// Errors in a job's text. All are the user's to fix.
+/// Errors in a job's text. All are the user's to fix; each names its place.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SqlError {
     /// `${VAR}` without a default, and `VAR` is not set.
@@ -36,6 +36,70 @@ pub enum SqlError {
         /// Where the reference starts.
         location: Location,
     },
+    /// The text does not parse.
+    #[error("{location}: syntax error: {message}")]
+    Syntax {
+        /// What the parser expected or found.
+        message: String,
+        /// Where.
+        location: Location,
+    },
+    /// A connector option that is unknown, missing or has a bad value.
+    #[error("{location}: table `{table}`: option '{option}': {message}")]
+    Option {
+        /// The table whose `WITH` clause holds it.
+        table: String,
+        /// The option key.
+        option: String,
+        /// What is wrong.
+        message: String,
+        /// Where the option (or the table) is.
+        location: Location,
+    },
+    /// A statement that parses but is not a valid job: unknown table, column
+    /// or function, unsupported construct.
+    #[error("{location}: {message}")]
+    Plan {
+        /// What is wrong.
+        message: String,
+        /// Where.
+        location: Location,
+    },
+}
+
+impl SqlError {
+    /// Where the error is in the user's text.
+    pub fn location(&self) -> Location {
+        match self {
+            Self::UnsetVariable { location, .. }
+            | Self::MalformedVariable { location, .. }
+            | Self::Syntax { location, .. }
+            | Self::Option { location, .. }
+            | Self::Plan { location, .. } => *location,
+        }
+    }
+
+    /// The same error at another location (used to map positions in the
+    /// substituted text back to the user's text).
+    pub fn relocated(mut self, to: Location) -> Self {
+        match &mut self {
+            Self::UnsetVariable { location, .. }
+            | Self::MalformedVariable { location, .. }
+            | Self::Syntax { location, .. }
+            | Self::Option { location, .. }
+            | Self::Plan { location, .. } => *location = to,
+        }
+        self
+    }
+
+    /// The error message without its location prefix.
+    pub fn message(&self) -> String {
+        let text = self.to_string();
+        let prefix = format!("{}: ", self.location());
+        text.strip_prefix(&prefix)
+            .map(str::to_string)
+            .unwrap_or(text)
+    }
 }
 
 /// Result with [`SqlError`] as the default error.

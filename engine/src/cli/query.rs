@@ -1,0 +1,87 @@
+//! `spindle query "SQL"`: SQL over the Parquet history.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use arrow::array::RecordBatch;
+use arrow::util::pretty::pretty_format_batches;
+use clap::{Args, ValueEnum};
+use spindle_engine::history::register_history;
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// An aligned table.
+    Table,
+    /// CSV with a header.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct QueryArgs {
+    /// The SQL; tables are the directories under the history root.
+    sql: String,
+    /// History root: a directory or s3://bucket/prefix.
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "SPINDLE_HISTORY",
+        default_value = "data/history"
+    )]
+    history: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    format: OutputFormat,
+}
+
+pub(crate) fn execute(args: QueryArgs) -> Result<ExitCode> {
+    let runtime = super::runtime()?;
+    let batches = runtime.block_on(query(&args.sql, &args.history))?;
+    let mut out = std::io::stdout().lock();
+    write_batches(&mut out, &batches, args.format)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `sql` over the history under `root`.
+pub(crate) async fn query(sql: &str, root: &str) -> Result<Vec<RecordBatch>> {
+    let ctx = spindle_sql::context::new_session();
+    let tables = register_history(&ctx, root).await?;
+    if tables.is_empty() {
+        bail!("no history tables under {root} (each table is a directory of Parquet files)");
+    }
+    let frame = ctx
+        .sql(sql)
+        .await
+        .with_context(|| format!("planning query over {}", tables.join(", ")))?;
+    Ok(frame.collect().await?)
+}
+
+/// Writes batches in a format.
+pub(crate) fn write_batches(
+    out: &mut impl Write,
+    batches: &[RecordBatch],
+    format: OutputFormat,
+) -> Result<()> {
+    match format {
+        OutputFormat::Table => writeln!(out, "{}", pretty_format_batches(batches)?)?,
+        OutputFormat::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        OutputFormat::Json => {
+            let mut writer = arrow_json::LineDelimitedWriter::new(out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! A job: its SQL text checked, planned and wired to sources, pipelines and
+//! sinks ([`Job::build`]), then run micro-batch by micro-batch
+//! ([`runner`]). Everything that can be wrong with the text or the options
+//! is reported before anything starts.
+
+pub mod runner;
+mod settings;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use arrow::datatypes::TimeUnit;
+use spindle_sql::ddl::{Options, TableDef};
+use spindle_sql::{JobPlan, plan_job};
+
+use crate::decode::{self, Decoder, Format};
+use crate::error::{EngineError, Result};
+use crate::plan::{CompiledPipeline, time_column};
+use crate::side_output::SideOutput;
+use crate::sinks::{self, Sink};
+use crate::sources::{self, SourceStarter};
+use crate::watermark::WatermarkTracker;
+pub use settings::JobSettings;
+
+/// What to do with a record that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadData {
+    /// Write it to the dead-letter output and count it (default).
+    DeadLetter,
+    /// Stop the job with an error naming the record.
+    Fail,
+    /// Count it and drop it.
+    Drop,
+}
+
+/// A source table wired to its decoder and watermark.
+pub struct SourceRuntime {
+    /// Table name.
+    pub name: String,
+    /// Starts the source thread.
+    pub starter: Option<SourceStarter>,
+    /// Raw records → rows.
+    pub decoder: Box<dyn Decoder>,
+    /// Bad-record policy.
+    pub bad_data: BadData,
+    /// Event-time column index and unit, when the table declares a watermark.
+    pub event_time: Option<(usize, TimeUnit)>,
+    /// Watermarks of this source's partitions.
+    pub watermark: WatermarkTracker,
+}
+
+impl std::fmt::Debug for SourceRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SourceRuntime")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a job writes its side outputs.
+#[derive(Debug, Clone)]
+pub struct JobOptions {
+    /// Job name (for logs and file names).
+    pub name: String,
+    /// Directory for `dead-letter.jsonl` and `late.jsonl`.
+    pub side_outputs: PathBuf,
+}
+
+/// A job ready to run.
+#[derive(Debug)]
+pub struct Job {
+    /// Its name.
+    pub name: String,
+    /// Sources by table.
+    pub sources: Vec<SourceRuntime>,
+    /// Pipelines in job order.
+    pub pipelines: Vec<CompiledPipeline>,
+    /// Sinks by table name.
+    pub sinks: Vec<(String, Box<dyn Sink>)>,
+    /// Settings from `SET`.
+    pub settings: JobSettings,
+    /// Undecodable records.
+    pub dead_letter: SideOutput,
+    /// Rows that missed their window.
+    pub late: SideOutput,
+}
+
+/// Options every source understands besides its connector's.
+const SOURCE_OPTIONS: [&str; 7] = [
+    "connector",
+    "format",
+    "bad_data",
+    "watermark.idle-timeout",
+    "batch.max-records",
+    "batch.max-bytes",
+    "batch.max-wait",
+];
+
+impl Job {
+    /// Parses, plans and wires `text` (from `file`, for messages).
+    pub async fn build(text: &str, file: &str, options: &JobOptions) -> Result<Self> {
+        Self::build_inner(text, options)
+            .await
+            .map_err(|e| e.in_file(file))
+    }
+
+    async fn build_inner(text: &str, options: &JobOptions) -> Result<Self> {
+        Self::from_parsed(spindle_sql::Job::parse(text)?, options).await
+    }
+
+    /// Plans and wires an already parsed job (whose options may have been
+    /// changed, as `spindle demo` does).
+    pub async fn from_parsed(parsed: spindle_sql::Job, options: &JobOptions) -> Result<Self> {
+        let ctx = spindle_sql::context::new_session();
+        let plan = plan_job(&parsed, &ctx).await?;
+        let settings = JobSettings::from_plan(&plan)?;
+        let sources = plan
+            .sources
+            .iter()
+            .map(|t| source_runtime(t, &settings))
+            .collect::<Result<Vec<_>>>()?;
+        let sinks = plan
+            .sinks
+            .iter()
+            .map(|t| open_sink(t).map(|s| (t.name.clone(), s)))
+            .collect::<Result<Vec<_>>>()?;
+        let pipelines = compile_pipelines(&plan, &settings, &ctx)
+            .await
+            .map_err(|e| relocate(e, &parsed))?;
+        Ok(Self {
+            name: options.name.clone(),
+            sources,
+            pipelines,
+            sinks,
+            settings,
+            dead_letter: SideOutput::new(options.side_outputs.join("dead-letter.jsonl")),
+            late: SideOutput::new(options.side_outputs.join("late.jsonl")),
+        })
+    }
+}
+
+async fn compile_pipelines(
+    plan: &JobPlan,
+    settings: &JobSettings,
+    ctx: &datafusion::prelude::SessionContext,
+) -> Result<Vec<CompiledPipeline>> {
+    let mut compiled = Vec::new();
+    for pipeline in &plan.pipelines {
+        let source = plan
+            .sources
+            .iter()
+            .find(|s| s.name == pipeline.source)
+            .ok_or_else(|| {
+                EngineError::Internal(format!("source {} not planned", pipeline.source))
+            })?;
+        let lateness = settings.allowed_lateness.as_millis() as i64;
+        let c = CompiledPipeline::compile(pipeline, source, lateness, ctx)
+            .await
+            .map_err(|e| {
+                EngineError::from(spindle_sql::SqlError::Plan {
+                    message: e.strip_backtrace().to_string(),
+                    location: pipeline.location,
+                })
+            })?;
+        compiled.push(c);
+    }
+    Ok(compiled)
+}
+
+/// Moves a located error from substituted text to the user's text.
+fn relocate(error: EngineError, parsed: &spindle_sql::Job) -> EngineError {
+    match error {
+        EngineError::Job { file, source } => EngineError::Job {
+            file,
+            source: parsed.text.relocate(source),
+        },
+        other => other,
+    }
+}
+
+fn source_runtime(table: &TableDef, settings: &JobSettings) -> Result<SourceRuntime> {
+    let mut options = table.options.clone();
+    let connector = options.pull_required("connector")?;
+    let format = options
+        .pull_parsed("format", Format::parse)?
+        .unwrap_or(Format::Json);
+    let bad_data = options
+        .pull_parsed("bad_data", |v| match v {
+            "dlq" => Ok(BadData::DeadLetter),
+            "fail" => Ok(BadData::Fail),
+            "drop" => Ok(BadData::Drop),
+            other => Err(format!(
+                "unknown policy {other:?}; expected dlq, fail or drop"
+            )),
+        })?
+        .unwrap_or(BadData::DeadLetter);
+    let idle_timeout = options
+        .pull_duration("watermark.idle-timeout")?
+        .unwrap_or(settings.idle_timeout);
+    let starter = sources::prepare(&connector, format, table, &mut options)?;
+    finish_options(options, &connector)?;
+    let event_time = match &table.watermark {
+        Some(w) => Some(
+            time_column(table, &w.column)
+                .map_err(EngineError::datafusion(format!("source {}", table.name)))?,
+        ),
+        None => None,
+    };
+    let delay = match (&table.watermark, event_time) {
+        (Some(w), Some((_, unit))) => {
+            crate::window::assign::millis_to_unit(w.delay.as_millis() as i64, unit)
+        }
+        _ => 0,
+    };
+    let time_name = table.watermark.as_ref().map(|w| w.column.as_str());
+    Ok(SourceRuntime {
+        name: table.name.clone(),
+        starter: Some(starter),
+        decoder: decode::decoder(format, std::sync::Arc::new(table.schema()), time_name),
+        bad_data,
+        event_time,
+        watermark: WatermarkTracker::new(delay, idle_timeout),
+    })
+}
+
+/// Checks a table's options as a job would (a source connector's options as
+/// a source, a sink connector's as a sink) without starting anything.
+pub fn validate_table(table: &TableDef) -> Result<()> {
+    let connector = table
+        .options
+        .peek("connector")
+        .unwrap_or_default()
+        .to_string();
+    if sources::sources().contains(&connector.as_str()) {
+        source_runtime(table, &JobSettings::default()).map(|_| ())
+    } else {
+        open_sink(table).map(|_| ())
+    }
+}
+
+fn open_sink(table: &TableDef) -> Result<Box<dyn Sink>> {
+    let mut options = table.options.clone();
+    let connector = options.pull_required("connector")?;
+    let sink = sinks::open(&connector, table, &mut options)?;
+    finish_options(options, &connector)?;
+    Ok(sink)
+}
+
+/// Fails on an option nobody used, suggesting the closest known one.
+fn finish_options(options: Options, connector: &str) -> Result<()> {
+    let mut known: Vec<&str> = SOURCE_OPTIONS.to_vec();
+    known.extend(connector_options(connector));
+    Ok(options.finish(&known)?)
+}
+
+/// Every option a connector reads (for "did you mean" hints).
+fn connector_options(connector: &str) -> &'static [&'static str] {
+    match connector {
+        "kafka" => &[
+            "topic",
+            "scan.startup.mode",
+            "properties.bootstrap.servers",
+            "properties.group.id",
+        ],
+        "simulator" => &[
+            "profile",
+            "machines",
+            "count",
+            "duration",
+            "seed",
+            "start",
+            "interval",
+            "labels",
+            "fault-rate",
+            "late-fraction",
+            "max-delay",
+            "rate",
+            "speed",
+            "partitions",
+        ],
+        "parquet" => &[
+            "path",
+            "partition_by",
+            "partitioning",
+            "partition.time-column",
+            "compression.level",
+            "rolling.max-bytes",
+            "rolling.interval",
+        ],
+        _ => &[],
+    }
+}
+
+/// Default idle timeout of a source partition.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(10);

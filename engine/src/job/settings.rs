@@ -1,0 +1,69 @@
+//! Job-wide settings from `SET key = 'value'` statements.
+
+use std::time::Duration;
+
+use spindle_sql::{JobPlan, SqlError};
+
+use crate::error::Result;
+
+/// Settings a job can change with `SET`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSettings {
+    /// `spindle.window.allowed_lateness`: how long after its end a window
+    /// still accepts rows (default 0).
+    pub allowed_lateness: Duration,
+    /// `spindle.watermark.idle_timeout`: silence after which a partition no
+    /// longer holds the watermark back (default 10s; a source's
+    /// `'watermark.idle-timeout'` overrides it).
+    pub idle_timeout: Duration,
+    /// `spindle.sink.flush_interval`: how often sinks roll due files (default 1s).
+    pub flush_interval: Duration,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self {
+            allowed_lateness: Duration::ZERO,
+            idle_timeout: super::DEFAULT_IDLE_TIMEOUT,
+            flush_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Every setting, for messages.
+pub(crate) const SETTINGS: [&str; 3] = [
+    "spindle.window.allowed_lateness",
+    "spindle.watermark.idle_timeout",
+    "spindle.sink.flush_interval",
+];
+
+impl JobSettings {
+    /// Reads the plan's `SET` statements.
+    pub fn from_plan(plan: &JobPlan) -> Result<Self> {
+        let mut settings = Self::default();
+        for (key, value, location) in &plan.settings {
+            let duration = || {
+                humantime::parse_duration(value).map_err(|e| SqlError::Plan {
+                    message: format!("SET {key}: {value:?} is not a duration: {e}"),
+                    location: *location,
+                })
+            };
+            match key.as_str() {
+                "spindle.window.allowed_lateness" => settings.allowed_lateness = duration()?,
+                "spindle.watermark.idle_timeout" => settings.idle_timeout = duration()?,
+                "spindle.sink.flush_interval" => settings.flush_interval = duration()?,
+                other => {
+                    return Err(SqlError::Plan {
+                        message: format!(
+                            "unknown setting `{other}`; known: {}",
+                            SETTINGS.join(", ")
+                        ),
+                        location: *location,
+                    }
+                    .into());
+                }
+            }
+        }
+        Ok(settings)
+    }
+}

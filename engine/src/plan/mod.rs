@@ -1,0 +1,315 @@
+//! From a planned pipeline (DataFusion logical plan) to something that runs
+//! micro-batch by micro-batch.
+//!
+//! A stateless pipeline is one physical plan over a [`slot::SlotExec`] leaf,
+//! executed once per micro-batch. A windowed pipeline is cut at its
+//! `AggregateExec`: the part below (filters, projections, scalar functions)
+//! runs per micro-batch as above; the aggregate itself is replaced by a
+//! [`crate::window::WindowOperator`] built from the same DataFusion
+//! accumulators; the part above (HAVING, projections) runs over each batch of
+//! closed windows.
+
+pub mod slot;
+
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::datasource::provider_as_source;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::SessionContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::{ExecutionPlan, collect};
+use spindle_sql::PipelinePlan;
+use spindle_sql::ddl::TableDef;
+use spindle_sql::planner::source_schema;
+use spindle_sql::window::{WindowKind, WindowSpec};
+
+use crate::window::assign::{Shape, WindowAssigner, millis_to_unit};
+use crate::window::fixed::FixedWindows;
+use crate::window::session::SessionWindows;
+use crate::window::{AggregateSpec, GroupLayout, WindowOperator};
+use slot::{Slot, SlotExec, SlotTable};
+
+/// What one micro-batch produced.
+#[derive(Debug, Default)]
+pub struct Produced {
+    /// Rows for the sink.
+    pub rows: Vec<RecordBatch>,
+    /// Late rows (source columns plus `window_start`, `window_end`).
+    pub late: Option<RecordBatch>,
+}
+
+/// A pipeline ready to run.
+#[derive(Debug)]
+pub struct CompiledPipeline {
+    /// The sink's name.
+    pub sink: String,
+    /// The source's name.
+    pub source: String,
+    input: Slot,
+    task: Arc<TaskContext>,
+    stage: Stage,
+}
+
+#[derive(Debug)]
+enum Stage {
+    Stateless(Arc<dyn ExecutionPlan>),
+    Windowed(Box<Windowed>),
+}
+
+#[derive(Debug)]
+struct Windowed {
+    assigner: WindowAssigner,
+    pre: Arc<dyn ExecutionPlan>,
+    operator: Box<dyn WindowOperator>,
+    closed: Slot,
+    post: Arc<dyn ExecutionPlan>,
+}
+
+/// Operators that would need all of an unbounded input before emitting.
+const BLOCKING: [(&str, &str); 6] = [
+    (
+        "SortExec",
+        "ORDER BY needs a window: sort within windowed results",
+    ),
+    ("SortPreservingMergeExec", "ORDER BY needs a window"),
+    ("GlobalLimitExec", "LIMIT is not supported on a stream"),
+    ("HashJoinExec", "joining streams is not supported yet"),
+    ("NestedLoopJoinExec", "joining streams is not supported yet"),
+    (
+        "WindowAggExec",
+        "OVER (…) window functions are not supported on a stream yet",
+    ),
+];
+
+impl CompiledPipeline {
+    /// Plans `pipeline` physically in `ctx` against its source table.
+    pub async fn compile(
+        pipeline: &PipelinePlan,
+        source: &TableDef,
+        lateness_ms: i64,
+        ctx: &SessionContext,
+    ) -> Result<Self> {
+        let input = Slot::default();
+        let schema = source_schema(source, pipeline.window.is_some());
+        let table = Arc::new(SlotTable::new(Arc::clone(&schema), input.clone()));
+        let logical = scan_from(pipeline.plan.clone(), &source.name, table)?;
+        tracing::debug!(plan = %logical.display_indent(), "pipeline logical plan");
+        let physical = ctx.state().create_physical_plan(&logical).await?;
+        let stage = match &pipeline.window {
+            None => {
+                reject_blocking(&physical, true)?;
+                Stage::Stateless(physical)
+            }
+            Some(window) => {
+                let assigner = assigner(window, source, schema, lateness_ms)?;
+                Stage::Windowed(Box::new(split_windowed(physical, window, &assigner)?))
+            }
+        };
+        Ok(Self {
+            sink: pipeline.sink.clone(),
+            source: pipeline.source.clone(),
+            input,
+            task: ctx.task_ctx(),
+            stage,
+        })
+    }
+
+    /// Runs one micro-batch of source rows; `watermark` is the job watermark
+    /// before this batch (event-time unit).
+    pub async fn process(&mut self, batch: &RecordBatch, watermark: i64) -> Result<Produced> {
+        match &mut self.stage {
+            Stage::Stateless(plan) => {
+                self.input.fill(vec![batch.clone()]);
+                Ok(Produced {
+                    rows: collect(Arc::clone(plan), Arc::clone(&self.task)).await?,
+                    late: None,
+                })
+            }
+            Stage::Windowed(w) => {
+                let assigned = w.assigner.assign(batch, watermark)?;
+                self.input.fill(vec![assigned.on_time]);
+                for rows in collect(Arc::clone(&w.pre), Arc::clone(&self.task)).await? {
+                    w.operator.process(&rows)?;
+                }
+                let late = (assigned.late.num_rows() > 0).then_some(assigned.late);
+                Ok(Produced {
+                    rows: Vec::new(),
+                    late,
+                })
+            }
+        }
+    }
+
+    /// Emits every window the watermark has passed.
+    pub async fn advance(&mut self, watermark: i64) -> Result<Vec<RecordBatch>> {
+        let Stage::Windowed(w) = &mut self.stage else {
+            return Ok(Vec::new());
+        };
+        let closed = w.operator.close(watermark)?;
+        if closed.is_empty() {
+            return Ok(Vec::new());
+        }
+        w.closed.fill(closed);
+        collect(Arc::clone(&w.post), Arc::clone(&self.task)).await
+    }
+
+    /// Open windows and approximate state bytes (0 for stateless pipelines).
+    pub fn state(&self) -> (usize, usize) {
+        match &self.stage {
+            Stage::Stateless(_) => (0, 0),
+            Stage::Windowed(w) => (w.operator.open_windows(), w.operator.state_size()),
+        }
+    }
+
+    /// The unit of the source's event time, if windowed.
+    pub fn is_windowed(&self) -> bool {
+        matches!(self.stage, Stage::Windowed(_))
+    }
+}
+
+/// Points the plan's scans of `table_name` at `table` (planning used a
+/// schema-only stand-in).
+fn scan_from(plan: LogicalPlan, table_name: &str, table: Arc<SlotTable>) -> Result<LogicalPlan> {
+    let source = provider_as_source(table);
+    let rewritten = plan.transform_up(|node| match node {
+        LogicalPlan::TableScan(mut scan) if scan.table_name.table() == table_name => {
+            scan.source = Arc::clone(&source);
+            Ok(Transformed::yes(LogicalPlan::TableScan(scan)))
+        }
+        other => Ok(Transformed::no(other)),
+    })?;
+    Ok(rewritten.data)
+}
+
+/// The event-time column's position and unit in a source.
+pub fn time_column(source: &TableDef, column: &str) -> Result<(usize, TimeUnit)> {
+    let index = source
+        .columns
+        .iter()
+        .position(|c| c.name == column)
+        .ok_or_else(|| {
+            DataFusionError::Plan(format!("no column `{column}` in `{}`", source.name))
+        })?;
+    match &source.columns[index].data_type {
+        DataType::Timestamp(unit, _) => Ok((index, *unit)),
+        other => Err(DataFusionError::Plan(format!(
+            "`{column}` is {other}, not a TIMESTAMP"
+        ))),
+    }
+}
+
+fn assigner(
+    window: &WindowSpec,
+    source: &TableDef,
+    schema: SchemaRef,
+    lateness_ms: i64,
+) -> Result<WindowAssigner> {
+    let (index, unit) = time_column(source, &window.time_column)?;
+    let shape = Shape::new(window, unit);
+    Ok(WindowAssigner::new(
+        shape,
+        index,
+        millis_to_unit(lateness_ms, unit),
+        schema,
+    ))
+}
+
+fn split_windowed(
+    physical: Arc<dyn ExecutionPlan>,
+    window: &WindowSpec,
+    assigner: &WindowAssigner,
+) -> Result<Windowed> {
+    let aggregate = find_aggregate(&physical)?;
+    let layout = GroupLayout::of(&aggregate)?;
+    let spec = AggregateSpec::new(
+        aggregate.aggr_expr(),
+        aggregate.filter_expr(),
+        Arc::clone(&layout.key_schema),
+    );
+    let unit_lateness = assigner.lateness();
+    let operator: Box<dyn WindowOperator> = match (window.kind, assigner.shape()) {
+        (WindowKind::Session { .. }, Shape::Session { gap }) => Box::new(SessionWindows::new(
+            layout,
+            spec,
+            aggregate.aggr_expr().to_vec(),
+            gap,
+            unit_lateness,
+        )?),
+        _ => Box::new(FixedWindows::new(layout, spec, unit_lateness)),
+    };
+    let closed = Slot::default();
+    let output_schema = aggregate.schema();
+    let pre = Arc::clone(aggregate.input());
+    reject_blocking(&pre, false)?;
+    let post = replace_aggregate(
+        physical,
+        SlotExec::new(output_schema, None, closed.clone())?,
+    )?;
+    Ok(Windowed {
+        assigner: assigner.clone(),
+        pre,
+        operator,
+        closed,
+        post,
+    })
+}
+
+fn find_aggregate(plan: &Arc<dyn ExecutionPlan>) -> Result<AggregateExec> {
+    let mut found: Option<AggregateExec> = None;
+    plan.apply(|node| {
+        if let Some(agg) = node.downcast_ref::<AggregateExec>() {
+            found = Some(agg.clone());
+            return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    let aggregate =
+        found.ok_or_else(|| DataFusionError::Plan("a windowed query needs an aggregate".into()))?;
+    match aggregate.mode() {
+        AggregateMode::Single | AggregateMode::SinglePartitioned => Ok(aggregate),
+        other => Err(DataFusionError::Internal(format!(
+            "expected a single-stage aggregate with one partition, found {other:?}"
+        ))),
+    }
+}
+
+fn replace_aggregate(
+    plan: Arc<dyn ExecutionPlan>,
+    leaf: SlotExec,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let leaf: Arc<dyn ExecutionPlan> = Arc::new(leaf);
+    let replaced = plan.transform_down(|node| {
+        if node.is::<AggregateExec>() {
+            Ok(Transformed::yes(Arc::clone(&leaf)))
+        } else {
+            Ok(Transformed::no(node))
+        }
+    })?;
+    Ok(replaced.data)
+}
+
+fn reject_blocking(plan: &Arc<dyn ExecutionPlan>, stateless: bool) -> Result<()> {
+    let mut problem = None;
+    plan.apply(|node| {
+        if stateless && node.is::<AggregateExec>() {
+            problem = Some(
+                "GROUP BY on a stream needs a window: GROUP BY tumble(ts, INTERVAL '10' SECOND), …"
+                    .to_string(),
+            );
+        } else if let Some((_, why)) = BLOCKING.iter().find(|(name, _)| *name == node.name()) {
+            problem = Some((*why).to_string());
+        } else if node.name() == "BoundedWindowAggExec" {
+            problem = Some(BLOCKING[5].1.to_string());
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    match problem {
+        Some(message) => Err(DataFusionError::Plan(message)),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,47 @@
+//! Sinks: where a pipeline's rows go. One file per connector; [`sinks`]
+//! lists them. A sink buffers as it likes but makes everything written so far
+//! durable on [`Sink::flush`], which the job calls at the end of each epoch.
+
+pub mod console;
+pub mod parquet;
+
+use arrow::array::RecordBatch;
+use async_trait::async_trait;
+use spindle_sql::ddl::{Options, TableDef};
+
+use crate::error::Result;
+
+/// Names of the sink connectors.
+pub fn sinks() -> &'static [&'static str] {
+    &["parquet", "console"]
+}
+
+/// A destination for rows of one table.
+#[async_trait]
+pub trait Sink: Send + std::fmt::Debug {
+    /// Accepts rows (in the sink table's schema).
+    async fn write(&mut self, batch: RecordBatch) -> Result<()>;
+    /// Makes every accepted row durable (and, where the sink rolls files,
+    /// rolls those that are due).
+    async fn flush(&mut self) -> Result<()>;
+    /// Flushes and releases everything; no writes after this.
+    async fn close(&mut self) -> Result<()>;
+}
+
+/// Builds the sink of `table` from its options (`'connector'` pulled already).
+pub fn open(connector: &str, table: &TableDef, options: &mut Options) -> Result<Box<dyn Sink>> {
+    match connector {
+        "parquet" => Ok(Box::new(parquet::ParquetSink::open(table, options)?)),
+        "console" => Ok(Box::new(console::ConsoleSink::open(table, options)?)),
+        other => Err(options
+            .error_at(
+                "connector",
+                &format!(
+                    "unknown sink connector {other:?}; expected one of {}",
+                    sinks().join(", ")
+                ),
+                options.table_location(),
+            )
+            .into()),
+    }
+}

@@ -1,0 +1,260 @@
+//! Sources: where micro-batches come from. Each source runs its own thread
+//! (librdkafka's consumer or the simulator) and hands complete micro-batches
+//! to the job over a small bounded channel, so polling overlaps processing
+//! and a slow job pushes back on its source.
+//!
+//! One file per connector: [`kafka`], [`simulator`]. [`sources`] lists them.
+
+pub mod kafka;
+pub mod simulator;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use spindle_sql::ddl::{Options, TableDef};
+use tokio::sync::mpsc;
+
+use crate::decode::RawBatch;
+use crate::error::{EngineError, Result};
+
+/// Names of the source connectors.
+pub fn sources() -> &'static [&'static str] {
+    &["kafka", "simulator"]
+}
+
+/// How big a micro-batch may grow before it is handed over.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BatchLimits {
+    /// Records per micro-batch.
+    pub max_records: usize,
+    /// Payload bytes per micro-batch.
+    pub max_bytes: usize,
+    /// Longest wait for a micro-batch to fill.
+    pub max_wait: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> Self {
+        Self {
+            max_records: 100_000,
+            max_bytes: 16 << 20,
+            max_wait: Duration::from_millis(200),
+        }
+    }
+}
+
+impl BatchLimits {
+    /// Reads `batch.max-records`, `batch.max-bytes`, `batch.max-wait`.
+    pub fn from_options(options: &mut Options) -> spindle_sql::Result<Self> {
+        let d = Self::default();
+        Ok(Self {
+            max_records: options
+                .pull_u64("batch.max-records")?
+                .map_or(d.max_records, |v| v.max(1) as usize),
+            max_bytes: options
+                .pull_bytes("batch.max-bytes")?
+                .map_or(d.max_bytes, |v| v.max(1) as usize),
+            max_wait: options
+                .pull_duration("batch.max-wait")?
+                .unwrap_or(d.max_wait),
+        })
+    }
+}
+
+/// What a source thread reports.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// One micro-batch: one [`RawBatch`] per partition that had records.
+    Batch(Vec<RawBatch>),
+    /// The partitions this worker now reads.
+    Assigned(Vec<i32>),
+    /// Every partition is read up to its end (for `--until-idle`).
+    CaughtUp,
+    /// The source failed and stopped.
+    Failed(EngineError),
+}
+
+/// A running source thread and the channel it reports on.
+#[derive(Debug)]
+pub struct SourceHandle {
+    /// The source table's name.
+    pub name: String,
+    events: mpsc::Receiver<SourceEvent>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a source thread gets: the channel to report on and the stop flag.
+#[derive(Debug, Clone)]
+pub struct SourceContext {
+    /// Reports go here; a full channel blocks the source (backpressure).
+    pub events: mpsc::Sender<SourceEvent>,
+    /// Set when the job stops.
+    pub stop: Arc<AtomicBool>,
+    /// Micro-batch bounds.
+    pub limits: BatchLimits,
+}
+
+impl SourceContext {
+    /// Whether the job asked the source to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Sends an event; false when the job has gone away.
+    pub fn send(&self, event: SourceEvent) -> bool {
+        self.events.blocking_send(event).is_ok()
+    }
+}
+
+impl SourceHandle {
+    /// Starts `run` on its own thread.
+    pub fn spawn(
+        name: &str,
+        limits: BatchLimits,
+        run: impl FnOnce(SourceContext) + Send + 'static,
+    ) -> Result<Self> {
+        let (tx, rx) = mpsc::channel(2);
+        let stop = Arc::new(AtomicBool::new(false));
+        let context = SourceContext {
+            events: tx,
+            stop: Arc::clone(&stop),
+            limits,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("source-{name}"))
+            .spawn(move || run(context))
+            .map_err(EngineError::io(format!(
+                "starting source thread for {name}"
+            )))?;
+        Ok(Self {
+            name: name.to_string(),
+            events: rx,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// The next event, or `None` after `timeout` (or when the thread ended).
+    pub async fn next(&mut self, timeout: Duration) -> Option<SourceEvent> {
+        tokio::time::timeout(timeout, self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Asks the thread to stop and waits for it.
+    pub fn stop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.events.close();
+        while self.events.try_recv().is_ok() {}
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for SourceHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Collects records into per-partition [`RawBatch`]es until a limit is hit.
+#[derive(Debug)]
+pub struct BatchBuilder {
+    limits: BatchLimits,
+    batches: Vec<RawBatch>,
+    records: usize,
+    bytes: usize,
+    started: Option<Instant>,
+}
+
+impl BatchBuilder {
+    /// An empty builder.
+    pub fn new(limits: BatchLimits) -> Self {
+        Self {
+            limits,
+            batches: Vec::new(),
+            records: 0,
+            bytes: 0,
+            started: None,
+        }
+    }
+
+    /// Adds a record of `partition` at `offset`.
+    pub fn push(&mut self, partition: i32, offset: i64, payload: &[u8]) {
+        self.started.get_or_insert_with(Instant::now);
+        let index = match self.batches.iter().position(|b| b.partition == partition) {
+            Some(i) => i,
+            None => {
+                self.batches.push(RawBatch::new(partition));
+                self.batches.len() - 1
+            }
+        };
+        self.batches[index].push(offset, payload);
+        self.records += 1;
+        self.bytes += payload.len();
+    }
+
+    /// Whether a size limit is reached, or the wait since the first record.
+    pub fn is_full(&self) -> bool {
+        self.records >= self.limits.max_records
+            || self.bytes >= self.limits.max_bytes
+            || self
+                .started
+                .is_some_and(|s| s.elapsed() >= self.limits.max_wait)
+    }
+
+    /// Whether nothing was added.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Takes the batches, leaving the builder empty.
+    pub fn take(&mut self) -> Vec<RawBatch> {
+        self.records = 0;
+        self.bytes = 0;
+        self.started = None;
+        std::mem::take(&mut self.batches)
+    }
+}
+
+/// A source ready to start.
+pub type SourceStarter = Box<dyn FnOnce() -> Result<SourceHandle> + Send>;
+
+/// Reads the options of `table`'s source (whose `'connector'` and
+/// `'format'` were pulled already) and returns how to start it.
+pub fn prepare(
+    connector: &str,
+    format: crate::decode::Format,
+    table: &TableDef,
+    options: &mut Options,
+) -> spindle_sql::Result<SourceStarter> {
+    let limits = BatchLimits::from_options(options)?;
+    let name = table.name.clone();
+    match connector {
+        "kafka" => {
+            let config = kafka::KafkaSourceConfig::from_options(options)?;
+            Ok(Box::new(move || {
+                SourceHandle::spawn(&name, limits, move |cx| kafka::run(config, cx))
+            }))
+        }
+        "simulator" => {
+            let config = simulator::SimulatorSourceConfig::from_options(options, format.into())?;
+            Ok(Box::new(move || {
+                SourceHandle::spawn(&name, limits, move |cx| simulator::run(config, cx))
+            }))
+        }
+        other => Err(options.error_at(
+            "connector",
+            &format!(
+                "unknown source connector {other:?}; expected one of {}",
+                sources().join(", ")
+            ),
+            options.table_location(),
+        )),
+    }
+}

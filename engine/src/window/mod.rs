@@ -1,0 +1,145 @@
+//! Windowed aggregation on event time.
+//!
+//! - [`assign`]: rows → windows (tumbling, hopping; session placeholders),
+//!   late rows split out.
+//! - [`aggregates`]: DataFusion accumulators per window and key.
+//! - [`fixed`]: the operator for tumbling and hopping windows.
+//! - [`session`]: the operator for session windows.
+//!
+//! Both operators consume the aggregate's input (rows already filtered and
+//! projected by the query's stateless part, grouped by `window_start`,
+//! `window_end` and the keys) and emit, when the watermark passes a window's
+//! end, rows shaped like the aggregate's output: the grouping columns in
+//! order, then one column per aggregate.
+
+pub mod aggregates;
+pub mod assign;
+pub mod fixed;
+pub mod session;
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch};
+use arrow::datatypes::SchemaRef;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::aggregates::AggregateExec;
+use spindle_sql::window::{WINDOW_END, WINDOW_START};
+
+pub use aggregates::{AggregateSpec, GroupedAggregates};
+pub use assign::{Shape, WindowAssigner};
+
+/// A windowed aggregation's state machine.
+pub trait WindowOperator: Send + std::fmt::Debug {
+    /// Adds rows (the aggregate's input schema).
+    fn process(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Emits every window whose end (plus allowed lateness) is at or below
+    /// `watermark`, oldest first.
+    fn close(&mut self, watermark: i64) -> Result<Vec<RecordBatch>>;
+    /// Open windows.
+    fn open_windows(&self) -> usize;
+    /// Approximate bytes of state.
+    fn state_size(&self) -> usize;
+}
+
+/// Where the window columns and keys are among an aggregate's grouping
+/// expressions.
+#[derive(Debug, Clone)]
+pub struct GroupLayout {
+    /// All grouping expressions, in output order.
+    pub exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// Position of `window_start`.
+    pub start: usize,
+    /// Position of `window_end`.
+    pub end: usize,
+    /// Positions of the other grouping expressions (the keys).
+    pub keys: Vec<usize>,
+    /// The aggregate's output schema.
+    pub output: SchemaRef,
+    /// Schema of the key columns alone.
+    pub key_schema: SchemaRef,
+}
+
+impl GroupLayout {
+    /// Reads the layout off an `AggregateExec` grouped by the window columns.
+    pub fn of(aggregate: &AggregateExec) -> Result<Self> {
+        let group = aggregate.group_expr();
+        if group.groups().len() > 1 {
+            return Err(DataFusionError::Plan(
+                "GROUPING SETS, CUBE and ROLLUP are not supported in streaming windows".into(),
+            ));
+        }
+        let names: Vec<&str> = group.expr().iter().map(|(_, n)| n.as_str()).collect();
+        let find = |name: &str| {
+            names.iter().position(|n| *n == name).ok_or_else(|| {
+                DataFusionError::Plan(format!("the windowed aggregate does not group by {name}"))
+            })
+        };
+        let (start, end) = (find(WINDOW_START)?, find(WINDOW_END)?);
+        let keys: Vec<usize> = (0..names.len())
+            .filter(|i| *i != start && *i != end)
+            .collect();
+        let output = aggregate.schema();
+        let key_schema = Arc::new(output.project(&keys)?);
+        Ok(Self {
+            exprs: group.expr().iter().map(|(e, _)| Arc::clone(e)).collect(),
+            start,
+            end,
+            keys,
+            output,
+            key_schema,
+        })
+    }
+
+    /// Evaluates the grouping expressions on `batch`.
+    pub fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+        self.exprs
+            .iter()
+            .map(|e| {
+                e.evaluate(batch)
+                    .and_then(|v| v.into_array(batch.num_rows()))
+            })
+            .collect()
+    }
+
+    /// Assembles an output batch for one window: its bounds as one-row
+    /// arrays of the time type (repeated), the keys and the aggregate values.
+    pub fn output_batch(
+        &self,
+        start: &ArrayRef,
+        end: &ArrayRef,
+        keys: Vec<ArrayRef>,
+        values: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let rows = values.first().map_or(0, |v| v.len());
+        let indices = arrow::array::UInt32Array::from(vec![0u32; rows]);
+        let starts = arrow::compute::take(start, &indices, None)?;
+        let ends = arrow::compute::take(end, &indices, None)?;
+        self.assemble(starts, ends, keys, values)
+    }
+
+    /// Assembles an output batch from full columns.
+    pub fn assemble(
+        &self,
+        starts: ArrayRef,
+        ends: ArrayRef,
+        keys: Vec<ArrayRef>,
+        values: Vec<ArrayRef>,
+    ) -> Result<RecordBatch> {
+        let mut keys = keys.into_iter();
+        let mut columns = Vec::with_capacity(self.output.fields().len());
+        for i in 0..self.exprs.len() {
+            columns.push(if i == self.start {
+                Arc::clone(&starts)
+            } else if i == self.end {
+                Arc::clone(&ends)
+            } else {
+                keys.next()
+                    .ok_or_else(|| DataFusionError::Internal("missing key column".into()))?
+            });
+        }
+        columns.extend(values);
+        Ok(RecordBatch::try_new(Arc::clone(&self.output), columns)?)
+    }
+}

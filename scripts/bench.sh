@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — Spindle's benchmarks, each measured next to a reference tool, written
+# into docs/BENCHMARKS.md (one marked section per benchmark; the others are left alone).
+#
+#   scripts/bench.sh all [OPTIONS]          every section, in order
+#   scripts/bench.sh SECTION... [OPTIONS]   only these sections
+#   scripts/bench.sh --help
+#
+# Sections:
+#   simulator   `spindle simulate`: generation on one core (JSON, influx-lp), and producing
+#               to the local Kafka broker vs kafka-producer-perf-test on the same records
+#   (engine, spark, duckdb: to come — add scripts/bench/NAME.sh defining bench_NAME and
+#    append NAME to SECTIONS below)
+#
+# Options:
+#   --rounds N     rounds per measurement (default 5; medians and spreads are over these)
+#   --no-docs      print each section's Markdown to stdout instead of updating the docs
+#   --docs FILE    write to FILE instead of docs/BENCHMARKS.md
+#
+# Environment (all optional):
+#   SPINDLE_CACHE        cache root (default ~/.cache/spindle); raw logs go to $SPINDLE_CACHE/bench/
+#   CARGO_TARGET_DIR     build folder (default $SPINDLE_CACHE/target)
+#   SPINDLE              use this spindle binary instead of building one
+#   BENCH_REV            build spindle from a clean export of this commit (e.g. HEAD) instead
+#                        of the working tree
+#   BENCH_GEN_COUNT      readings per generation run          (default 10000000)
+#   BENCH_MACHINES       simulated machines                   (default 10000)
+#   BENCH_PRODUCE_COUNT  records per producer run             (default 3000000)
+#   BENCH_PAYLOAD_COUNT  readings in perf-test's payload file (default 200000)
+#   BENCH_PARTITIONS     partitions of every fresh topic      (default 8)
+#   BENCH_SPINDLE_PROPS  extra librdkafka properties for spindle, "k=v k=v" (passed as -X)
+#   BENCH_PERF_PROPS     extra producer properties for perf-test, "k=v k=v"
+#   BENCH_SKIP           space-separated parts of a section to skip (simulator: generate produce)
+#   BENCH_QUIET_PCT      a measured run first waits until the CPUs are at most this % busy (10)
+#   BENCH_QUIET_TIMEOUT  ... for at most this many seconds (90; 0 = never wait)
+#
+# Kafka is started with scripts/kafka.sh if it is not running (and then stopped at the end);
+# a broker that was already running is left running.
+set -euo pipefail
+
+BENCH_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export SPINDLE_CACHE="${SPINDLE_CACHE:-$HOME/.cache/spindle}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$SPINDLE_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# shellcheck source=scripts/bench/lib.sh
+source "$BENCH_ROOT/scripts/bench/lib.sh"
+
+# The order of `all`.
+SECTIONS=(simulator)
+
+usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+BENCH_ROUNDS=5
+BENCH_DOCS="$BENCH_ROOT/docs/BENCHMARKS.md"
+write_docs=1
+selected=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -h | --help | help) usage; exit 0 ;;
+    --rounds) [[ $# -ge 2 ]] || die "--rounds needs a number"; BENCH_ROUNDS="$2"; shift 2 ;;
+    --rounds=*) BENCH_ROUNDS="${1#--rounds=}"; shift ;;
+    --no-docs) write_docs=0; shift ;;
+    --docs) [[ $# -ge 2 ]] || die "--docs needs a file"; BENCH_DOCS="$2"; shift 2 ;;
+    all) selected+=("${SECTIONS[@]}"); shift ;;
+    -*) usage >&2; die "unknown option $1" ;;
+    *)
+      [[ -f "$BENCH_ROOT/scripts/bench/$1.sh" ]] || { usage >&2; die "unknown section '$1'"; }
+      selected+=("$1"); shift ;;
+  esac
+done
+[[ ${#selected[@]} -gt 0 ]] || { usage >&2; exit 2; }
+[[ "$BENCH_ROUNDS" =~ ^[1-9][0-9]*$ ]] || die "--rounds must be a positive integer"
+
+need awk sort git taskset free getconf
+[[ -c /dev/null ]] || die "/dev/null is not a character device (restore it: rm -f /dev/null && mknod -m 666 /dev/null c 1 3)"
+[[ -x /usr/bin/time ]] || die "GNU time (/usr/bin/time) is not installed (apt-get install time)"
+
+BENCH_RUN_DIR="$SPINDLE_CACHE/bench/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$BENCH_RUN_DIR"
+ln -sfn "$BENCH_RUN_DIR" "$SPINDLE_CACHE/bench/latest"
+log "raw logs in $BENCH_RUN_DIR"
+export BENCH_ROOT BENCH_ROUNDS BENCH_RUN_DIR
+
+trap stop_kafka_if_started EXIT
+
+[[ "$write_docs" == 1 ]] && docs_init "$BENCH_DOCS"
+for name in "${selected[@]}"; do
+  # shellcheck source=/dev/null
+  source "$BENCH_ROOT/scripts/bench/$name.sh"
+  mkdir -p "$BENCH_RUN_DIR/$name"
+  out="$BENCH_RUN_DIR/$name/section.md"
+  log "== section $name ($BENCH_ROUNDS rounds) =="
+  "bench_$name" "$out"
+  if [[ "$write_docs" == 1 ]]; then
+    docs_replace "$BENCH_DOCS" "$name" "$out"
+    log "section $name written to ${BENCH_DOCS#"$BENCH_ROOT"/}"
+  else
+    cat "$out"
+  fi
+done
+[[ -c /dev/null ]] || die "/dev/null stopped being a character device during the run"

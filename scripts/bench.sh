@@ -32,7 +32,10 @@
 #   BENCH_PERF_PROPS     extra producer properties for perf-test, "k=v k=v"
 #   BENCH_SKIP           space-separated parts of a section to skip (simulator: generate produce)
 #   BENCH_QUIET_PCT      a measured run first waits until the CPUs are at most this % busy (10)
-#   BENCH_QUIET_TIMEOUT  ... for at most this many seconds (90; 0 = never wait)
+#   BENCH_QUIET_TIMEOUT  ... for at most this many seconds (60; 0 = never wait)
+#   BENCH_FROM_RUN       render the sections again from the figures of an earlier run (a folder
+#                        $SPINDLE_CACHE/bench/<run>) instead of measuring, e.g. after editing
+#                        scripts/bench/<section>-notes.md
 #
 # Kafka is started with scripts/kafka.sh if it is not running (and then stopped at the end);
 # a broker that was already running is left running.
@@ -49,7 +52,7 @@ source "$BENCH_ROOT/scripts/bench/lib.sh"
 # The order of `all`.
 SECTIONS=(simulator)
 
-usage() { sed -n '2,38p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 BENCH_ROUNDS=5
 BENCH_DOCS="$BENCH_ROOT/docs/BENCHMARKS.md"

@@ -12,7 +12,7 @@
 //! - [`job`]: a job built from SQL, and its run loop.
 //! - [`side_output`]: dead-letter and late-row files.
 //! - [`storage`]: local or S3 object storage.
-//! - [`error`]: [`EngineError`].
+//! - [`error`]: the one error type, [`EngineError`].
 
 pub mod decode;
 pub mod error;

@@ -83,10 +83,10 @@ cpu_busy_pct() {
 }
 
 # Before a measured run: wait until the machine is quiet (under BENCH_QUIET_PCT percent busy,
-# default 10, for one second), for at most BENCH_QUIET_TIMEOUT seconds (default 90; 0 = do not
+# default 10, for one second), for at most BENCH_QUIET_TIMEOUT seconds (default 60; 0 = do not
 # wait). Sets QUIET_BUSY to the last busy percentage seen (recorded next to the figures).
 wait_quiet() {
-  local limit="${BENCH_QUIET_PCT:-10}" timeout="${BENCH_QUIET_TIMEOUT:-90}" start=$SECONDS warned=0
+  local limit="${BENCH_QUIET_PCT:-10}" timeout="${BENCH_QUIET_TIMEOUT:-60}" start=$SECONDS warned=0
   while :; do
     QUIET_BUSY="$(cpu_busy_pct 1)"
     ((QUIET_BUSY <= limit)) && return 0
@@ -124,7 +124,7 @@ git_commit() {
 # Builds the spindle binary (release) once per bench.sh run; sets SPINDLE and SPINDLE_SOURCE.
 # From the working tree, or with BENCH_REV=<rev> from a clean export of that commit (in
 # $SPINDLE_CACHE/bench-src/, outside the clone), e.g. while the working tree is mid-edit.
-# shellcheck disable=SC2034 # SPINDLE_SOURCE is read by the sections
+# shellcheck disable=SC2034 # SPINDLE_SOURCE and SPINDLE_SRC_DIR are read by the sections
 build_spindle() {
   if [[ -n "${SPINDLE:-}" ]]; then
     [[ -x "$SPINDLE" ]] || die "SPINDLE=$SPINDLE is not an executable"
@@ -143,6 +143,7 @@ build_spindle() {
       mv "$src.tmp" "$src"
     fi
     SPINDLE_SOURCE="commit ${sha:0:12} (clean export, BENCH_REV=$BENCH_REV)"
+    SPINDLE_SRC_DIR="$src"
   else
     SPINDLE_SOURCE="working tree at commit $(git_commit)"
   fi

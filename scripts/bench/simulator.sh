@@ -45,7 +45,7 @@ sim_x_args() {
 
 # sim_gen_run FORMAT ROUND: one generation run; appends "fmt round rate seconds bytes user sys wall" to gen.tsv
 sim_gen_run() {
-  local fmt="$1" round="$2" dir="$BENCH_RUN_DIR/simulator" line rate secs bytes wall user sys
+  local fmt="$1" round="$2" dir="$SIM_DATA" line rate secs bytes wall user sys
   local err="$dir/gen-$fmt-r$round.err" tf="$dir/gen-$fmt-r$round.time" load
   wait_quiet
   load="$QUIET_BUSY"
@@ -61,7 +61,7 @@ sim_gen_run() {
 
 sim_generate() {
   local r
-  : >"$BENCH_RUN_DIR/simulator/gen.tsv"
+  : >"$SIM_DATA/gen.tsv"
   for r in $(seq 1 "$BENCH_ROUNDS"); do
     if ((r % 2)); then
       sim_gen_run json "$r"; sim_gen_run influx-lp "$r"
@@ -75,7 +75,7 @@ sim_generate() {
 
 # sim_produce_spindle TOPIC COUNT TAG -> sets P_* figures
 sim_produce_spindle() {
-  local topic="$1" count="$2" tag="$3" dir="$BENCH_RUN_DIR/simulator" line b0 b1 wall user sys
+  local topic="$1" count="$2" tag="$3" dir="$SIM_DATA" line b0 b1 wall user sys
   local err="$dir/produce-$tag.err" tf="$dir/produce-$tag.time"
   topic_create "$topic" "$SIM_PARTITIONS"
   sim_x_args
@@ -102,7 +102,7 @@ sim_produce_spindle() {
 
 # sim_produce_perftest TOPIC COUNT TAG -> sets P_* figures
 sim_produce_perftest() {
-  local topic="$1" count="$2" tag="$3" dir="$BENCH_RUN_DIR/simulator" line b0 b1 wall user sys kv
+  local topic="$1" count="$2" tag="$3" dir="$SIM_DATA" line b0 b1 wall user sys kv
   local out="$dir/produce-$tag.out" tf="$dir/produce-$tag.time" props=()
   props=(bootstrap.servers="$KAFKA_ADDR" acks="$SIM_ACKS" enable.idempotence=true
     compression.type="$SIM_COMPRESSION" linger.ms="$SIM_LINGER_MS" batch.size="$SIM_BATCH_SIZE")
@@ -142,7 +142,7 @@ sim_produce_run() {
   [[ "$P_IN_TOPIC" == "$count" ]] || die "$who: topic $topic holds $P_IN_TOPIC records, expected $count"
   if [[ "$round" != warmup ]]; then
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$who" "$P_RATE" "$P_MIBS" "$P_SECS" \
-      "$P_WALL" "$P_CPU" "$P_BROKER_CPU" "$P_STORED" "$P_IN_TOPIC" "$P_LAT" "$P_LOAD" >>"$BENCH_RUN_DIR/simulator/produce.tsv"
+      "$P_WALL" "$P_CPU" "$P_BROKER_CPU" "$P_STORED" "$P_IN_TOPIC" "$P_LAT" "$P_LOAD" >>"$SIM_DATA/produce.tsv"
   fi
   log "produce $who round $round: $(fmt_int "$P_RATE") records/s, $(fmt_fixed 1 "$P_MIBS") MiB/s, client CPU ${P_CPU}s, broker CPU ${P_BROKER_CPU}s, stored $(fmt_int "$P_STORED") B"
 }
@@ -152,10 +152,10 @@ sim_produce() {
   ensure_kafka
   BROKER_PID="$(kafka_broker_pid)" || die "cannot find the broker's pid"
   BENCH_RUN_ID="$(date +%s)"
-  SIM_PAYLOAD="$BENCH_RUN_DIR/simulator/payload.json"
+  SIM_PAYLOAD="$SIM_DATA/payload.json"
   "$SPINDLE" simulate --count "$SIM_PAYLOAD_COUNT" --machines "$SIM_MACHINES" --output "$SIM_PAYLOAD" --quiet \
-    2>"$BENCH_RUN_DIR/simulator/payload.err"
-  : >"$BENCH_RUN_DIR/simulator/produce.tsv"
+    2>"$SIM_DATA/payload.err"
+  : >"$SIM_DATA/produce.tsv"
   log "warm-up pair ($SIM_WARMUP_COUNT records each, not counted)"
   sim_produce_run spindle warmup "$SIM_WARMUP_COUNT"
   sim_produce_run perftest warmup "$SIM_WARMUP_COUNT"
@@ -171,13 +171,13 @@ sim_produce() {
 # ---------------------------------------------------------------------------- report
 
 # column N of gen.tsv rows of FORMAT
-sim_gen_col() { awk -F'\t' -v f="$1" -v c="$2" '$1 == f { print $c }' "$BENCH_RUN_DIR/simulator/gen.tsv"; }
+sim_gen_col() { awk -F'\t' -v f="$1" -v c="$2" '$1 == f { print $c }' "$SIM_DATA/gen.tsv"; }
 # column N of produce.tsv rows of CONTENDER
-sim_prod_col() { awk -F'\t' -v w="$1" -v c="$2" '$2 == w { print $c }' "$BENCH_RUN_DIR/simulator/produce.tsv"; }
+sim_prod_col() { awk -F'\t' -v w="$1" -v c="$2" '$2 == w { print $c }' "$SIM_DATA/produce.tsv"; }
 # spindle/perftest rate ratio per round
 sim_ratios() {
   awk -F'\t' '$2 == "spindle" { s[$1] = $3 } $2 == "perftest" { p[$1] = $3 }
-    END { for (r = 1; r in s; r++) if (r in p) printf "%.3f\n", s[r] / p[r] }' "$BENCH_RUN_DIR/simulator/produce.tsv"
+    END { for (r = 1; r in s; r++) if (r in p) printf "%.3f\n", s[r] / p[r] }' "$SIM_DATA/produce.tsv"
 }
 
 sim_report_generate() {
@@ -198,7 +198,7 @@ reading to the last byte written). Output goes to stdout redirected to \`/dev/nu
 \`--output /dev/null\`: spindle writes files as \`NAME.partial\` and renames them to \`NAME\` at the
 end, which would replace the \`/dev/null\` device with a regular file (and time a tmpfs write
 plus fsync instead of the generator). The two formats alternate within each round; each run
-waits up to ${BENCH_QUIET_TIMEOUT:-90} s for the machine to be quiet (≤ ${BENCH_QUIET_PCT:-10} % of both cores busy), and the
+waits up to ${BENCH_QUIET_TIMEOUT:-60} s for the machine to be quiet (≤ ${BENCH_QUIET_PCT:-10} % of both cores busy), and the
 busy percentage seen just before it is shown. Aim (issue): ≥ 2 million readings/s on one core.
 
 | round | json readings/s | json s | influx-lp readings/s | influx-lp s | CPU busy before, % (json, lp) |
@@ -207,7 +207,7 @@ EOF
   awk -F'\t' '{ k = $1; r[$2] = 1; rate[k, $2] = $3; secs[k, $2] = $4; load[k, $2] = $9 }
     END { for (i = 1; i in r; i++) printf "%d\t%s\t%s\t%s\t%s\t%s, %s\n", i, rate["json", i], secs["json", i],
       rate["influx-lp", i], secs["influx-lp", i], load["json", i], load["influx-lp", i] }' \
-    "$BENCH_RUN_DIR/simulator/gen.tsv" |
+    "$SIM_DATA/gen.tsv" |
     while IFS=$'\t' read -r r a b c d l; do
       printf '| %s | %s | %s | %s | %s | %s |\n' "$r" "$(fmt_int "$a")" "$b" "$(fmt_int "$c")" "$d" "$l"
     done
@@ -218,7 +218,7 @@ EOF
     mapfile -t rates < <(sim_gen_col "$fmt" 3)
     med="$(stat_median "${rates[@]}")"
     b="$(calc "$(sim_gen_col "$fmt" 5 | head -n 1) / $SIM_GEN_COUNT")"
-    mapfile -t user < <(awk -F'\t' -v f="$fmt" '$1 == f { print $6 + $7 }' "$BENCH_RUN_DIR/simulator/gen.tsv")
+    mapfile -t user < <(awk -F'\t' -v f="$fmt" '$1 == f { print $6 + $7 }' "$SIM_DATA/gen.tsv")
     printf '| %s | %s | %s | %s | %s |\n' "$fmt" "$(summarize fmt_int "${rates[@]}")" "$(fmt_fixed 1 "$b")" \
       "$(fmt_fixed 2 "$(stat_median "${user[@]}")")" "$(is_true "$med >= 2000000" && echo "met ($(fmt_fixed 2 "$(calc "$med / 2000000")")×)" || echo "**missed** ($(fmt_fixed 2 "$(calc "$med / 2000000")")×)")"
     if [[ "$fmt" == json ]]; then SIM_GEN_MED_JSON="$med"; else SIM_GEN_MED_LP="$med"; fi
@@ -265,7 +265,7 @@ process (JVM start, connection and topic metadata included); "client CPU" its us
 "broker CPU" what the broker process used during the run; "stored" the bytes of the topic's
 log segments after the run (after compression, with batch headers and — for spindle — keys);
 "CPU busy before" how busy the machine's 2 cores were in the second before the run started
-(each run waits up to ${BENCH_QUIET_TIMEOUT:-90} s for that to drop to ${BENCH_QUIET_PCT:-10} % or less).
+(each run waits up to ${BENCH_QUIET_TIMEOUT:-60} s for that to drop to ${BENCH_QUIET_PCT:-10} % or less).
 
 | round | contender | records/s | MiB/s | process s | client CPU s | broker CPU s | stored MB | perf-test avg latency ms | CPU busy before, % |
 | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -273,7 +273,7 @@ EOF
   while IFS=$'\t' read -r r who rate mibs _ wall cpu bcpu stored _ lat load; do
     printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$r" "$who" "$(fmt_int "$rate")" "$(fmt_fixed 1 "$mibs")" \
       "$wall" "$(fmt_fixed 2 "$cpu")" "$(fmt_fixed 2 "$bcpu")" "$(fmt_fixed 1 "$(calc "$stored / 1e6")")" "$lat" "$load"
-  done <"$BENCH_RUN_DIR/simulator/produce.tsv"
+  done <"$SIM_DATA/produce.tsv"
   mapfile -t ratios < <(sim_ratios)
   echo
   echo "Ratio spindle / perf-test (records/s) per round: $(printf '%s, ' "${ratios[@]}" | sed 's/, $//')."
@@ -340,24 +340,41 @@ sim_report_reading() {
 
 bench_simulator() {
   local out="$1"
-  build_spindle
-  local started
-  started="$(date -u '+%Y-%m-%d %H:%M UTC')"
-  local machine
-  machine="$(machine_md)"
-  [[ "$SIM_SKIP" == *" generate "* ]] || sim_generate
-  [[ "$SIM_SKIP" == *" produce "* ]] || sim_produce
+  SIM_DATA="$BENCH_RUN_DIR/simulator"
+  if [[ -n "${BENCH_FROM_RUN:-}" ]]; then
+    # Render again from the figures of an earlier run (e.g. after editing the notes).
+    SIM_DATA="$BENCH_FROM_RUN/simulator"
+    [[ -f "$SIM_DATA/meta.env" ]] || die "no $SIM_DATA/meta.env"
+    # shellcheck source=/dev/null
+    source "$SIM_DATA/meta.env"
+  else
+    build_spindle
+    ensure_kafka
+    SIM_META_STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
+    SIM_META_MACHINE="$(machine_md)"
+    SIM_META_ROUNDS="$BENCH_ROUNDS"
+    SIM_META_RUN_DIR="${SIM_DATA/#$HOME/\~}"
+    SIM_META_VERSIONS="- Spindle: \`$("$SPINDLE" --version 2>/dev/null || echo spindle)\`, $SPINDLE_SOURCE, release build, $(rustc --version)
+- librdkafka (rdkafka-sys): $(awk '/^name = "rdkafka-sys"/ { getline; gsub(/"/, "", $3); print $3 }' "${SPINDLE_SRC_DIR:-$BENCH_ROOT}/Cargo.lock")
+- Kafka $(kafka_version 2>/dev/null || echo "?") (single KRaft node from \`scripts/kafka.sh\`, broker heap ${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}), $(java_version)"
+    SIM_PAYLOAD="$SIM_DATA/payload.json"
+    declare -p SIM_META_STARTED SIM_META_MACHINE SIM_META_ROUNDS SIM_META_RUN_DIR SIM_META_VERSIONS \
+      SIM_GEN_COUNT SIM_MACHINES SIM_PRODUCE_COUNT SIM_PAYLOAD_COUNT SIM_PARTITIONS SIM_WARMUP_COUNT \
+      SIM_SKIP SIM_PAYLOAD KAFKA_ADDR >"$SIM_DATA/meta.env"
+    printf 'declare -- BENCH_SPINDLE_PROPS=%q BENCH_PERF_PROPS=%q BENCH_QUIET_TIMEOUT=%q BENCH_QUIET_PCT=%q\n' \
+      "${BENCH_SPINDLE_PROPS:-}" "${BENCH_PERF_PROPS:-}" "${BENCH_QUIET_TIMEOUT:-60}" "${BENCH_QUIET_PCT:-10}" >>"$SIM_DATA/meta.env"
+    [[ "$SIM_SKIP" == *" generate "* ]] || sim_generate
+    [[ "$SIM_SKIP" == *" produce "* ]] || sim_produce
+  fi
   {
     cat <<EOF
 ## Simulator: generation and producing to Kafka
 
-Written by \`scripts/bench.sh simulator --rounds $BENCH_ROUNDS\`, started $started.
+Written by \`scripts/bench.sh simulator --rounds $SIM_META_ROUNDS\`, started $SIM_META_STARTED.
 
-- Spindle: \`$("$SPINDLE" --version 2>/dev/null || echo spindle)\`, $SPINDLE_SOURCE, release build, $(rustc --version)
-- librdkafka (rdkafka-sys): $(awk '/^name = "rdkafka-sys"/ { getline; gsub(/"/, "", $3); print $3 }' "$BENCH_ROOT/Cargo.lock")
-- Kafka $(kafka_version 2>/dev/null || echo "?") (single KRaft node from \`scripts/kafka.sh\`, broker heap ${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}), $(java_version)
-$machine
-- Raw logs: \`${BENCH_RUN_DIR/#$HOME/\~}/simulator/\`
+$SIM_META_VERSIONS
+$SIM_META_MACHINE
+- Raw logs: \`$SIM_META_RUN_DIR/\`
 
 EOF
     [[ "$SIM_SKIP" == *" generate "* ]] || sim_report_generate

@@ -148,10 +148,10 @@ impl Factory {
     /// Fills `out` with the next reading.
     pub fn next_into(&mut self, out: &mut Reading) {
         loop {
-            if let Some(burst) = self.burst.take() {
-                if self.emit_burst(burst, out) {
-                    return;
-                }
+            if let Some(burst) = self.burst.take()
+                && self.emit_burst(burst, out)
+            {
+                return;
             }
             let machine = self.order[self.cursor];
             let nominal_ms = self.clock_ms();

@@ -267,16 +267,16 @@ pub fn parse_time(text: &str) -> Result<i64, String> {
             return Ok(naive.and_utc().timestamp_millis());
         }
     }
-    if let Ok(epoch) = text.parse::<f64>() {
-        if epoch.is_finite() {
-            // Above 10^11 the number cannot be seconds (year 5138): milliseconds.
-            let ms = if epoch.abs() >= 1e11 {
-                epoch
-            } else {
-                epoch * 1000.0
-            };
-            return Ok(ms.round() as i64);
-        }
+    if let Ok(epoch) = text.parse::<f64>()
+        && epoch.is_finite()
+    {
+        // Above 10^11 the number cannot be seconds (year 5138): milliseconds.
+        let ms = if epoch.abs() >= 1e11 {
+            epoch
+        } else {
+            epoch * 1000.0
+        };
+        return Ok(ms.round() as i64);
     }
     Err(format!(
         "{text:?} is not a timestamp (RFC 3339, `YYYY-MM-DD HH:MM:SS`, or epoch seconds/ms)"

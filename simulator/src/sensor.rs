@@ -180,11 +180,12 @@ fn gaussian_elimination(mut m: Vec<Vec<f64>>) -> Vec<f64> {
             .max_by(|&x, &y| m[x][col].abs().total_cmp(&m[y][col].abs()))
             .unwrap_or(col);
         m.swap(col, pivot);
-        for row in 0..n {
-            if row != col && m[col][col] != 0.0 {
-                let factor = m[row][col] / m[col][col];
-                for c in col..=n {
-                    m[row][c] -= factor * m[col][c];
+        let pivot_row = m[col].clone();
+        for (row, values) in m.iter_mut().enumerate() {
+            if row != col && pivot_row[col] != 0.0 {
+                let factor = values[col] / pivot_row[col];
+                for (value, pivot) in values[col..].iter_mut().zip(&pivot_row[col..]) {
+                    *value -= factor * pivot;
                 }
             }
         }

@@ -322,7 +322,7 @@ impl FactorySpec {
             ));
         }
         let d = &f.duration;
-        if d.min > d.max || d.median.is_zero() || !(d.sigma >= 0.0) {
+        if d.min > d.max || d.median.is_zero() || d.sigma.is_nan() || d.sigma < 0.0 {
             return Err(fail(
                 section,
                 "`faults.duration`: need 0 < median, sigma ≥ 0, min ≤ max".into(),
@@ -398,7 +398,7 @@ fn validate_sensor(s: &SensorSpec) -> Result<(), String> {
     if !(s.recalibration > 0.0 && s.recalibration <= 1.0) {
         return bad("recalibration", "must be in (0, 1]");
     }
-    if s.distribution == DistributionFamily::StudentT && !(s.dof > 2.0) {
+    if s.distribution == DistributionFamily::StudentT && (s.dof.is_nan() || s.dof <= 2.0) {
         return bad(
             "dof",
             "student_t needs more than 2 degrees of freedom for a finite variance",

@@ -140,13 +140,12 @@ impl ReadingStream {
     pub fn next_into(&mut self, out: &mut Reading) -> bool {
         loop {
             let now = self.clock_ms();
-            if let Some(Reverse(top)) = self.held.peek() {
-                if now.is_none_or(|now| top.release_ms <= now) {
-                    if let Some(Reverse(held)) = self.held.pop() {
-                        *out = held.reading;
-                        return true;
-                    }
-                }
+            if let Some(Reverse(top)) = self.held.peek()
+                && now.is_none_or(|now| top.release_ms <= now)
+                && let Some(Reverse(held)) = self.held.pop()
+            {
+                *out = held.reading;
+                return true;
             }
             if now.is_none() || !self.source.next_into(out) {
                 self.done = true;

@@ -33,7 +33,7 @@ fn from_interval(interval: &Interval) -> Result<Duration, String> {
 /// Parses `10 second`, `1.5 minutes`, `250 ms`, `2 hours 30 minutes`.
 pub fn parse_duration_text(text: &str) -> Result<Duration, String> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return Err(format!(
             "cannot read interval {text:?}; write e.g. '10' SECOND"
         ));

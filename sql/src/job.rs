@@ -79,19 +79,19 @@ impl Job {
     /// connector for the in-process simulator. Returns false if no such table.
     pub fn replace_options(&mut self, name: &str, options: &[(&str, &str)]) -> Result<bool> {
         for statement in &mut self.statements {
-            if let JobStatement::CreateTable(table) = statement {
-                if table.name == name {
-                    let mut replaced = crate::ddl::Options::new(name, table.location);
-                    for (key, value) in options {
-                        let value = crate::ddl::OptionValue {
-                            value: value.to_string(),
-                            location: table.location,
-                        };
-                        replaced.insert(key.to_string(), value)?;
-                    }
-                    table.options = replaced;
-                    return Ok(true);
+            if let JobStatement::CreateTable(table) = statement
+                && table.name == name
+            {
+                let mut replaced = crate::ddl::Options::new(name, table.location);
+                for (key, value) in options {
+                    let value = crate::ddl::OptionValue {
+                        value: value.to_string(),
+                        location: table.location,
+                    };
+                    replaced.insert(key.to_string(), value)?;
                 }
+                table.options = replaced;
+                return Ok(true);
             }
         }
         Ok(false)

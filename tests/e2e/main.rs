@@ -1,5 +1,8 @@
 //! End-to-end tests: the real `spindle` binary against real services
 //! started by `scripts/`. One binary; one module per area.
 
+// Test code: a failed step panics, which is how a test reports it.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod simulator_cli;
 mod simulator_kafka;

@@ -14,6 +14,9 @@
 //!   dropped from the results; `SELECT spindle_late()` returns how many there
 //!   were in the previous query.
 
+// Test code: a failed step panics, which is how a test reports it.
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 mod db;
 
 use std::path::PathBuf;

@@ -122,7 +122,7 @@ pub fn murmur2(data: &[u8]) -> i32 {
 
 /// The partition Kafka's default partitioner picks for a key.
 pub fn partition_for(key: &[u8], partitions: i32) -> i32 {
-    ((murmur2(key) & 0x7fff_ffff) % partitions) as i32
+    (murmur2(key) & 0x7fff_ffff) % partitions
 }
 
 #[cfg(test)]

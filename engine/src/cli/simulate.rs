@@ -154,7 +154,7 @@ fn config(args: &SimulateArgs) -> Result<SimulationConfig> {
             count: args.count,
             until_ms: args.duration.map(|d| start_ms + d.as_millis() as i64),
         },
-        disorder: (args.late_fraction > 0.0).then(|| Disorder {
+        disorder: (args.late_fraction > 0.0).then_some(Disorder {
             fraction: args.late_fraction,
             max_delay_ms: args.max_delay.as_millis() as i64,
             seed: args.seed,

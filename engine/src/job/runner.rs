@@ -140,12 +140,12 @@ async fn process_batch(
             let sink = job.pipelines[index].sink.clone();
             write_rows(job, &sink, produced.rows, summary).await?;
         }
-        if let Some((column, _)) = job.sources[source].event_time {
-            if let Some(latest) = max_event_time(&batch, column)? {
-                job.sources[source]
-                    .watermark
-                    .observe(raw.partition, latest, now);
-            }
+        if let Some((column, _)) = job.sources[source].event_time
+            && let Some(latest) = max_event_time(&batch, column)?
+        {
+            job.sources[source]
+                .watermark
+                .observe(raw.partition, latest, now);
         }
     }
     Ok(())

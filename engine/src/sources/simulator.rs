@@ -77,7 +77,7 @@ impl SimulatorSourceConfig {
         Ok(Self {
             source: SourceConfig::Factory(Box::new(spec), factory),
             limits,
-            disorder: (late_fraction > 0.0).then(|| Disorder {
+            disorder: (late_fraction > 0.0).then_some(Disorder {
                 fraction: late_fraction,
                 max_delay_ms: max_delay.as_millis() as i64,
                 seed,

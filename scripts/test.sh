@@ -39,5 +39,8 @@ if [ "${SPINDLE_SKIP_LINT:-0}" != 1 ]; then
   cargo clippy --workspace --all-targets --quiet -- -D warnings
 fi
 
+step "cargo build"
+cargo build --workspace --all-targets
+
 step "cargo test"
 cargo test --workspace "$@"

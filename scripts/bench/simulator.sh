@@ -349,7 +349,6 @@ bench_simulator() {
     source "$SIM_DATA/meta.env"
   else
     build_spindle
-    ensure_kafka
     SIM_META_STARTED="$(date -u '+%Y-%m-%d %H:%M UTC')"
     SIM_META_MACHINE="$(machine_md)"
     SIM_META_ROUNDS="$BENCH_ROUNDS"
@@ -358,13 +357,14 @@ bench_simulator() {
 - librdkafka (rdkafka-sys): $(awk '/^name = "rdkafka-sys"/ { getline; gsub(/"/, "", $3); print $3 }' "${SPINDLE_SRC_DIR:-$BENCH_ROOT}/Cargo.lock")
 - Kafka $(kafka_version 2>/dev/null || echo "?") (single KRaft node from \`scripts/kafka.sh\`, broker heap ${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}), $(java_version)"
     SIM_PAYLOAD="$SIM_DATA/payload.json"
+    [[ "$SIM_SKIP" == *" generate "* ]] || sim_generate
+    [[ "$SIM_SKIP" == *" produce "* ]] || sim_produce
+    KAFKA_ADDR="${KAFKA_ADDR:-}"
     declare -p SIM_META_STARTED SIM_META_MACHINE SIM_META_ROUNDS SIM_META_RUN_DIR SIM_META_VERSIONS \
       SIM_GEN_COUNT SIM_MACHINES SIM_PRODUCE_COUNT SIM_PAYLOAD_COUNT SIM_PARTITIONS SIM_WARMUP_COUNT \
       SIM_SKIP SIM_PAYLOAD KAFKA_ADDR >"$SIM_DATA/meta.env"
     printf 'declare -- BENCH_SPINDLE_PROPS=%q BENCH_PERF_PROPS=%q BENCH_QUIET_TIMEOUT=%q BENCH_QUIET_PCT=%q\n' \
       "${BENCH_SPINDLE_PROPS:-}" "${BENCH_PERF_PROPS:-}" "${BENCH_QUIET_TIMEOUT:-60}" "${BENCH_QUIET_PCT:-10}" >>"$SIM_DATA/meta.env"
-    [[ "$SIM_SKIP" == *" generate "* ]] || sim_generate
-    [[ "$SIM_SKIP" == *" produce "* ]] || sim_produce
   fi
   {
     cat <<EOF

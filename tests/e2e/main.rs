@@ -4,5 +4,7 @@
 // Test code: a failed step panics, which is how a test reports it.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod engine_oracle;
+mod oracle;
 mod simulator_cli;
 mod simulator_kafka;

@@ -78,6 +78,45 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
     records
 }
 
+/// Produces `records` (key, payload) to a new topic with `partitions`
+/// partitions, keyed with Kafka's default partitioner; waits for every ack.
+pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, Vec<u8>)]) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin");
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let topic_spec = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = std::thread::scope(|s| {
+        s.spawn(|| runtime.block_on(admin.create_topics([&topic_spec], &AdminOptions::new())))
+            .join()
+            .expect("create thread")
+    });
+    results.expect("create topic").into_iter().for_each(|r| {
+        r.expect("topic created");
+    });
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("producer");
+    for (key, payload) in records {
+        let mut record = BaseRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("flush");
+    assert_eq!(producer.in_flight_count(), 0, "every record acknowledged");
+}
+
 /// Kafka's murmur2 hash (the Java client's `Utils.murmur2`), written out
 /// independently of librdkafka as the partitioning oracle.
 pub fn murmur2(data: &[u8]) -> i32 {

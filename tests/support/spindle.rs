@@ -17,14 +17,10 @@ pub fn binary() -> &'static PathBuf {
         let binary = profile_dir.join("spindle");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "spindle-engine",
-                "--bin",
-                "spindle",
-            ])
+            // The same package selection and targets as `cargo test
+            // --workspace`, so features unify the same way: a no-op or a
+            // link, never a rebuild of the dependencies.
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .current_dir(repo_root())
             .status()
             .expect("running cargo build");

@@ -135,7 +135,8 @@ async fn process_batch(
                 )))?;
             if let Some(late) = &produced.late {
                 summary.late += late.num_rows() as u64;
-                job.late.write_rows(late)?;
+                let sink = job.pipelines[index].sink.clone();
+                job.late.write_rows(&with_pipeline(late, &sink)?)?;
             }
             let sink = job.pipelines[index].sink.clone();
             write_rows(job, &sink, produced.rows, summary).await?;
@@ -149,6 +150,16 @@ async fn process_batch(
         }
     }
     Ok(())
+}
+
+/// Late rows with the pipeline (its sink's name) they were late for.
+fn with_pipeline(late: &RecordBatch, sink: &str) -> Result<RecordBatch> {
+    let mut fields: Vec<arrow::datatypes::FieldRef> = late.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(arrow::datatypes::Field::new("pipeline", DataType::Utf8, false)));
+    let mut columns = late.columns().to_vec();
+    columns.push(Arc::new(arrow::array::StringArray::from(vec![sink; late.num_rows()])));
+    RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
+        .map_err(|e| EngineError::Internal(format!("late rows: {e}")))
 }
 
 fn handle_bad(

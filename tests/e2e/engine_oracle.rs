@@ -16,8 +16,22 @@ const READINGS: &str = "200000";
 /// Simulates readings with late and out-of-order events into a new topic.
 fn simulate_into(topic: &str, extra: &[&str]) {
     let mut args = vec![
-        "simulate", "--brokers", kafka(), "--topic", topic, "--partitions", "4", "--count", READINGS,
-        "--machines", "500", "--late-fraction", "0.02", "--max-delay", "20s", "--quiet",
+        "simulate",
+        "--brokers",
+        kafka(),
+        "--topic",
+        topic,
+        "--partitions",
+        "4",
+        "--count",
+        READINGS,
+        "--machines",
+        "500",
+        "--late-fraction",
+        "0.02",
+        "--max-delay",
+        "20s",
+        "--quiet",
     ];
     args.extend_from_slice(extra);
     let output = command(&args).output().unwrap();
@@ -26,15 +40,20 @@ fn simulate_into(topic: &str, extra: &[&str]) {
 
 /// Runs a job file to the end of input.
 fn run_job(job: &Path, topic: &str, out: &Path) -> String {
-    let output = command(["run", job.to_str().unwrap(), "--until-idle", "--side-outputs"])
-        .arg(out.join("side"))
-        .env("SENSOR_TOPIC", topic)
-        .env("KAFKA_BROKERS", kafka())
-        .env("GROUP_ID", unique("group"))
-        .env("HISTORY_PATH", out.join("history"))
-        .env("OUT", out)
-        .output()
-        .unwrap();
+    let output = command([
+        "run",
+        job.to_str().unwrap(),
+        "--until-idle",
+        "--side-outputs",
+    ])
+    .arg(out.join("side"))
+    .env("SENSOR_TOPIC", topic)
+    .env("KAFKA_BROKERS", kafka())
+    .env("GROUP_ID", unique("group"))
+    .env("HISTORY_PATH", out.join("history"))
+    .env("OUT", out)
+    .output()
+    .unwrap();
     let log = stderr(&output);
     assert!(output.status.success(), "spindle run failed:\n{log}");
     log
@@ -52,7 +71,10 @@ fn dump_topic(topic: &str, path: &Path) -> usize {
 }
 
 fn summary_value(log: &str, key: &str) -> u64 {
-    let line = log.lines().find(|l| l.starts_with("run:")).expect("summary line");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("run:"))
+        .expect("summary line");
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
         .and_then(|v| v.parse().ok())
@@ -60,7 +82,9 @@ fn summary_value(log: &str, key: &str) -> u64 {
 }
 
 fn lines(path: &Path) -> usize {
-    std::fs::read_to_string(path).map(|t| t.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -74,7 +98,11 @@ async fn factory_features_equal_the_batch_oracle() {
     assert_eq!(dump_topic(&topic, &readings), 200_000);
     let late_file = dir.path().join("side/late.jsonl");
     let late = summary_value(&log, "late");
-    assert_eq!(lines(&late_file) as u64, late, "every late row is in the late output");
+    assert_eq!(
+        lines(&late_file) as u64,
+        late,
+        "every late row is in the late output"
+    );
     assert!(late > 10, "the test must exercise late data, got {late}");
 
     let columns = "machine_id, window_start, readings, temperature_avg, temperature_min, temperature_max, \
@@ -121,7 +149,11 @@ async fn hopping_and_session_windows_from_one_source_equal_the_batch_oracle() {
          GROUP BY machine_id, ws",
     )
     .await;
-    let hop = parquet_rows(&dir.path().join("hopping"), "machine_id, window_start, readings, vibration_max, power_avg").await;
+    let hop = parquet_rows(
+        &dir.path().join("hopping"),
+        "machine_id, window_start, readings, vibration_max, power_avg",
+    )
+    .await;
     assert_same("hop", &hop, &hop_oracle);
 
     let session_oracle = query_rows(
@@ -156,10 +188,18 @@ async fn malformed_records_go_to_the_dead_letter_output_and_results_stay_exact()
     let dir = tempfile::tempdir().unwrap();
     let topic = unique("bad-input");
     let clean = dir.path().join("clean.jsonl");
-    let output = command(["simulate", "--count", "20000", "--machines", "50", "--quiet", "--output"])
-        .arg(&clean)
-        .output()
-        .unwrap();
+    let output = command([
+        "simulate",
+        "--count",
+        "20000",
+        "--machines",
+        "50",
+        "--quiet",
+        "--output",
+    ])
+    .arg(&clean)
+    .output()
+    .unwrap();
     assert!(output.status.success());
     let text = std::fs::read_to_string(&clean).unwrap();
     let corruptions = [
@@ -175,10 +215,18 @@ async fn malformed_records_go_to_the_dead_letter_output_and_results_stay_exact()
     let mut malformed = 0;
     for (i, line) in text.lines().enumerate() {
         if i % 100 == 50 {
-            records.push(("m-bad".to_string(), corruptions[malformed % corruptions.len()].as_bytes().to_vec()));
+            records.push((
+                "m-bad".to_string(),
+                corruptions[malformed % corruptions.len()]
+                    .as_bytes()
+                    .to_vec(),
+            ));
             malformed += 1;
         } else {
-            let key = serde_json::from_str::<serde_json::Value>(line).unwrap()["machine_id"].as_str().unwrap().to_string();
+            let key = serde_json::from_str::<serde_json::Value>(line).unwrap()["machine_id"]
+                .as_str()
+                .unwrap()
+                .to_string();
             records.push((key, line.as_bytes().to_vec()));
             valid.push_str(line);
             valid.push('\n');
@@ -187,17 +235,31 @@ async fn malformed_records_go_to_the_dead_letter_output_and_results_stay_exact()
     // The producer's admin calls run their own runtime: keep it off ours.
     let brokers = kafka().to_string();
     let produce_topic = topic.clone();
-    std::thread::spawn(move || produce(&brokers, &produce_topic, 3, &records)).join().unwrap();
+    std::thread::spawn(move || produce(&brokers, &produce_topic, 3, &records))
+        .join()
+        .unwrap();
     let readings = dir.path().join("valid.jsonl");
     std::fs::write(&readings, valid).unwrap();
 
-    let log = run_job(&repo_root().join("jobs/factory_features.sql"), &topic, dir.path());
+    let log = run_job(
+        &repo_root().join("jobs/factory_features.sql"),
+        &topic,
+        dir.path(),
+    );
     assert_eq!(summary_value(&log, "bad"), malformed as u64);
     let dead_letter = std::fs::read_to_string(dir.path().join("side/dead-letter.jsonl")).unwrap();
-    assert_eq!(dead_letter.lines().count(), malformed, "every malformed record is in the dead-letter output");
+    assert_eq!(
+        dead_letter.lines().count(),
+        malformed,
+        "every malformed record is in the dead-letter output"
+    );
     for entry in dead_letter.lines() {
         let v: serde_json::Value = serde_json::from_str(entry).unwrap();
-        assert!(v["offset"].is_i64() && v["partition"].is_i64() && !v["error"].as_str().unwrap().is_empty());
+        assert!(
+            v["offset"].is_i64()
+                && v["partition"].is_i64()
+                && !v["error"].as_str().unwrap().is_empty()
+        );
     }
     let late_file = dir.path().join("side/late.jsonl");
     let ctx = session(&readings, &late_file).await;
@@ -209,6 +271,10 @@ async fn malformed_records_go_to_the_dead_letter_output_and_results_stay_exact()
          GROUP BY machine_id, ws",
     )
     .await;
-    let streamed = parquet_rows(&dir.path().join("history/features"), "machine_id, window_start, readings, temperature_max").await;
+    let streamed = parquet_rows(
+        &dir.path().join("history/features"),
+        "machine_id, window_start, readings, temperature_max",
+    )
+    .await;
     assert_same("bad input", &streamed, &oracle);
 }

@@ -83,9 +83,14 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
 pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, Vec<u8>)]) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
     use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("admin");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let topic_spec = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = std::thread::scope(|s| {
         s.spawn(|| runtime.block_on(admin.create_topics([&topic_spec], &AdminOptions::new())))
@@ -102,7 +107,9 @@ pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, 
         .create()
         .expect("producer");
     for (key, payload) in records {
-        let mut record = BaseRecord::to(topic).key(key.as_str()).payload(payload.as_slice());
+        let mut record = BaseRecord::to(topic)
+            .key(key.as_str())
+            .payload(payload.as_slice());
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -154,10 +154,17 @@ async fn process_batch(
 
 /// Late rows with the pipeline (its sink's name) they were late for.
 fn with_pipeline(late: &RecordBatch, sink: &str) -> Result<RecordBatch> {
-    let mut fields: Vec<arrow::datatypes::FieldRef> = late.schema().fields().iter().cloned().collect();
-    fields.push(Arc::new(arrow::datatypes::Field::new("pipeline", DataType::Utf8, false)));
+    let mut fields: Vec<arrow::datatypes::FieldRef> =
+        late.schema().fields().iter().cloned().collect();
+    fields.push(Arc::new(arrow::datatypes::Field::new(
+        "pipeline",
+        DataType::Utf8,
+        false,
+    )));
     let mut columns = late.columns().to_vec();
-    columns.push(Arc::new(arrow::array::StringArray::from(vec![sink; late.num_rows()])));
+    columns.push(Arc::new(arrow::array::StringArray::from(
+        vec![sink; late.num_rows()],
+    )));
     RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), columns)
         .map_err(|e| EngineError::Internal(format!("late rows: {e}")))
 }

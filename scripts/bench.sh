@@ -79,10 +79,16 @@ need awk sort git taskset free getconf
 [[ -c /dev/null ]] || die "/dev/null is not a character device (restore it: rm -f /dev/null && mknod -m 666 /dev/null c 1 3)"
 [[ -x /usr/bin/time ]] || die "GNU time (/usr/bin/time) is not installed (apt-get install time)"
 
-BENCH_RUN_DIR="$SPINDLE_CACHE/bench/$(date -u +%Y%m%dT%H%M%SZ)"
-mkdir -p "$BENCH_RUN_DIR"
-ln -sfn "$BENCH_RUN_DIR" "$SPINDLE_CACHE/bench/latest"
-log "raw logs in $BENCH_RUN_DIR"
+if [[ -n "${BENCH_FROM_RUN:-}" ]]; then
+  BENCH_RUN_DIR="$(cd "$BENCH_FROM_RUN" && pwd)" || die "no folder $BENCH_FROM_RUN"
+  BENCH_FROM_RUN="$BENCH_RUN_DIR"
+  log "rendering from the figures in $BENCH_RUN_DIR (nothing is measured)"
+else
+  BENCH_RUN_DIR="$SPINDLE_CACHE/bench/$(date -u +%Y%m%dT%H%M%SZ)"
+  mkdir -p "$BENCH_RUN_DIR"
+  ln -sfn "$BENCH_RUN_DIR" "$SPINDLE_CACHE/bench/latest"
+  log "raw logs in $BENCH_RUN_DIR"
+fi
 export BENCH_ROOT BENCH_ROUNDS BENCH_RUN_DIR
 
 trap stop_kafka_if_started EXIT
@@ -93,7 +99,7 @@ for name in "${selected[@]}"; do
   source "$BENCH_ROOT/scripts/bench/$name.sh"
   mkdir -p "$BENCH_RUN_DIR/$name"
   out="$BENCH_RUN_DIR/$name/section.md"
-  log "== section $name ($BENCH_ROUNDS rounds) =="
+  [[ -n "${BENCH_FROM_RUN:-}" ]] || log "== section $name ($BENCH_ROUNDS rounds) =="
   "bench_$name" "$out"
   if [[ "$write_docs" == 1 ]]; then
     docs_replace "$BENCH_DOCS" "$name" "$out"

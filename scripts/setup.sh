@@ -18,10 +18,16 @@ read -r -a missing <<<"${missing[*]}"
 
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "setup: all system packages present" >&2
-  exit 0
+else
+  echo "setup: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-echo "setup: installing ${missing[*]}" >&2
-sudo=""
-[ "$(id -u)" = 0 ] || sudo="sudo"
-$sudo apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+
+# Python packages the interop tests use (DuckDB reads our Parquet history).
+if ! python3 -c "import duckdb" 2>/dev/null; then
+  echo "setup: pip install duckdb" >&2
+  python3 -m pip install --quiet --disable-pip-version-check "duckdb==2.0.0"
+fi

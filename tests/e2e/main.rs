@@ -6,5 +6,6 @@
 
 mod engine_oracle;
 mod oracle;
+mod parquet_interop;
 mod simulator_cli;
 mod simulator_kafka;

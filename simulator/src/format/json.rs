@@ -4,7 +4,7 @@
 //! escaped once per run by serde_json and reused; numbers are written by
 //! itoa/ryu. Missing values (NaN) are written as `null`.
 
-use super::{Encoder, TimestampFormatter, push_f64, push_int};
+use super::{Encoder, TimestampFormatter, push_f64, push_fixed, push_int};
 use crate::record::{Layout, Reading};
 
 /// Encodes readings as JSON objects, one per line.
@@ -16,6 +16,8 @@ pub struct JsonEncoder {
     tags: Vec<Vec<u8>>,
     /// Per field: `,"name":`.
     fields: Vec<Vec<u8>>,
+    /// Per field: decimals the values are rounded to, if known.
+    decimals: Vec<Option<u32>>,
     /// Per fault kind: `"kind"`.
     kinds: Vec<Vec<u8>>,
     labels: bool,
@@ -60,6 +62,7 @@ impl JsonEncoder {
             heads,
             tags,
             fields,
+            decimals: layout.fields.iter().map(|f| f.precision).collect(),
             kinds,
             labels,
             ts: TimestampFormatter::default(),
@@ -75,10 +78,13 @@ impl Encoder for JsonEncoder {
         buf.extend_from_slice(&self.tags[m]);
         self.ts.push(buf, r.ts_ms);
         buf.push(b'"');
-        for (name, &value) in self.fields.iter().zip(&r.values) {
+        for ((name, &value), decimals) in self.fields.iter().zip(&r.values).zip(&self.decimals) {
             buf.extend_from_slice(name);
             if value.is_finite() {
-                push_f64(buf, value);
+                match decimals {
+                    Some(d) => push_fixed(buf, value, *d),
+                    None => push_f64(buf, value),
+                }
             } else {
                 buf.extend_from_slice(b"null");
             }

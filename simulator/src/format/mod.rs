@@ -63,6 +63,55 @@ pub(crate) fn push_f64(buf: &mut Vec<u8>, value: f64) {
     buf.extend_from_slice(b.format_finite(value).as_bytes());
 }
 
+/// Powers of ten for [`push_fixed`].
+const POW10: [i64; 10] = [
+    1,
+    10,
+    100,
+    1_000,
+    10_000,
+    100_000,
+    1_000_000,
+    10_000_000,
+    100_000_000,
+    1_000_000_000,
+];
+
+/// Writes a value already rounded to `decimals` places, with the same text
+/// [`push_f64`] (ryu's shortest form) gives it, but through integer
+/// formatting, which is several times faster. Falls back to ryu for values
+/// whose scaled form does not fit exactly in an integer.
+#[inline]
+pub(crate) fn push_fixed(buf: &mut Vec<u8>, value: f64, decimals: u32) {
+    let scale = POW10[decimals.min(9) as usize];
+    let scaled = (value * scale as f64).round();
+    // ryu writes magnitudes below 1e-5 in exponent form; so do we.
+    let tiny = value != 0.0 && value.abs() < 1e-5;
+    if !(scaled.abs() < 9.0e15) || tiny || (value == 0.0 && value.is_sign_negative()) {
+        return push_f64(buf, value);
+    }
+    let n = scaled as i64;
+    if n < 0 {
+        buf.push(b'-');
+    }
+    let (whole, mut fraction) = ((n.abs() / scale), (n.abs() % scale));
+    push_int(buf, whole);
+    buf.push(b'.');
+    if fraction == 0 {
+        buf.push(b'0');
+        return;
+    }
+    let mut digits = decimals.min(9) as usize;
+    while fraction % 10 == 0 {
+        fraction /= 10;
+        digits -= 1;
+    }
+    let mut text = itoa::Buffer::new();
+    let text = text.format(fraction).as_bytes();
+    buf.extend(std::iter::repeat_n(b'0', digits - text.len()));
+    buf.extend_from_slice(text);
+}
+
 /// Writes an integer.
 #[inline]
 pub(crate) fn push_int<I: itoa::Integer>(buf: &mut Vec<u8>, value: I) {

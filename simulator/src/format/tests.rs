@@ -163,3 +163,23 @@ fn format_names_parse() {
             .contains("unknown format")
     );
 }
+
+#[test]
+fn fixed_point_text_equals_ryu_for_rounded_values() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+    for _ in 0..200_000 {
+        let decimals = rng.random_range(0..=6u32);
+        let scale = 10f64.powi(decimals as i32);
+        let raw: f64 = rng.random_range(-5_000.0..5_000.0) * 10f64.powi(rng.random_range(-3..4));
+        let value = crate::record::round_to(raw, scale);
+        let (mut fixed, mut shortest) = (Vec::new(), Vec::new());
+        push_fixed(&mut fixed, value, decimals);
+        push_f64(&mut shortest, value);
+        assert_eq!(
+            String::from_utf8(fixed).unwrap(),
+            String::from_utf8(shortest).unwrap(),
+            "{value} at {decimals}"
+        );
+    }
+}

@@ -6,8 +6,12 @@ use std::sync::OnceLock;
 
 use crate::services::repo_root;
 
-/// Path of the `spindle` binary next to this test binary, built on first use
-/// if `cargo test` did not build it (it builds only this package's targets).
+/// Path of the `spindle` binary next to this test binary.
+///
+/// `scripts/test.sh` builds every target before running tests
+/// (`cargo build --workspace --all-targets`). Calling cargo from inside a
+/// test process would see a different environment and rebuild dependencies,
+/// so it is done only when the binary is missing altogether.
 pub fn binary() -> &'static PathBuf {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -15,17 +19,20 @@ pub fn binary() -> &'static PathBuf {
         // target/<profile>/deps/e2e-… → target/<profile>/spindle
         let profile_dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
         let binary = profile_dir.join("spindle");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            // The same package selection and targets as `cargo test
-            // --workspace`, so features unify the same way: a no-op or a
-            // link, never a rebuild of the dependencies.
-            .args(["build", "--quiet", "--workspace", "--all-targets"])
-            .current_dir(repo_root())
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "building spindle failed");
-        assert!(binary.exists(), "{} missing after build", binary.display());
+        if !binary.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "--quiet", "--workspace", "--all-targets"])
+                .current_dir(repo_root())
+                .status()
+                .expect("running cargo build");
+            assert!(status.success(), "building spindle failed");
+        }
+        assert!(
+            binary.exists(),
+            "{} missing: run cargo build --workspace --all-targets",
+            binary.display()
+        );
         binary
     })
 }

@@ -132,7 +132,7 @@ async fn hopping_and_session_windows_from_one_source_equal_the_batch_oracle() {
     let job = repo_root().join("tests/e2e/jobs/windows.sql");
     let log = run_job(&job, &topic, dir.path());
     let readings = dir.path().join("readings.jsonl");
-    dump_topic(&topic, &readings);
+    assert_eq!(dump_topic(&topic, &readings), 200_000);
     let late_file = dir.path().join("side/late.jsonl");
     assert_eq!(lines(&late_file) as u64, summary_value(&log, "late"));
     let ctx = session(&readings, &late_file).await;

@@ -46,9 +46,9 @@ fn duckdb_reads_the_history_with_the_same_rows() {
         "import duckdb\n\
          con = duckdb.connect()\n\
          rel = \"read_parquet('{history}/features/**/*.parquet', hive_partitioning=true)\"\n\
-         print(','.join(str(v) for v in con.sql(f'SELECT count(*), sum(readings), round(sum(temperature_avg), 6) FROM {{rel}}').fetchone()))\n\
-         print(con.sql(f'SELECT typeof(window_start) FROM {{rel}} LIMIT 1').fetchone()[0])\n\
-         print(con.sql(f'SELECT count(DISTINCT date) FROM {{rel}}').fetchone()[0])\n"
+         print(','.join(str(v) for v in con.execute(f'SELECT count(*), sum(readings), round(sum(temperature_avg), 6) FROM {{rel}}').fetchone()))\n\
+         print(con.execute(f'SELECT typeof(window_start) FROM {{rel}} LIMIT 1').fetchone()[0])\n\
+         print(con.execute(f'SELECT count(DISTINCT date) FROM {{rel}}').fetchone()[0])\n"
     );
     let theirs = std::process::Command::new("python3")
         .args(["-c", &script])

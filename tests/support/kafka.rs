@@ -29,27 +29,7 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
         .create()
         .expect("consumer");
     let timeout = Duration::from_secs(30);
-    let metadata = consumer
-        .fetch_metadata(Some(topic), timeout)
-        .expect("metadata");
-    let partitions: Vec<i32> = metadata.topics()[0]
-        .partitions()
-        .iter()
-        .map(|p| p.id())
-        .collect();
-    let mut assignment = TopicPartitionList::new();
-    let mut remaining = 0i64;
-    let mut ends = Vec::new();
-    for &p in &partitions {
-        let (low, high) = consumer
-            .fetch_watermarks(topic, p, timeout)
-            .expect("watermarks");
-        assignment
-            .add_partition_offset(topic, p, Offset::Offset(low))
-            .expect("assign");
-        remaining += high - low;
-        ends.push((p, high));
-    }
+    let (assignment, ends, mut remaining) = end_offsets(&consumer, topic, timeout);
     consumer.assign(&assignment).expect("assign");
     let mut records = Vec::with_capacity(remaining.max(0) as usize);
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -76,6 +56,48 @@ pub fn read_all(brokers: &str, topic: &str) -> Vec<Record> {
         }
     }
     records
+}
+
+/// The topic's partitions, assigned from their start, with their end offsets
+/// and the number of records between. Retries while the broker's metadata
+/// for a new topic is still settling (no partitions or no leader yet).
+fn end_offsets(
+    consumer: &BaseConsumer,
+    topic: &str,
+    timeout: Duration,
+) -> (TopicPartitionList, Vec<(i32, i64)>, i64) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let attempt = (|| -> Option<_> {
+            let metadata = consumer.fetch_metadata(Some(topic), timeout).ok()?;
+            let partitions: Vec<i32> = metadata
+                .topics()
+                .first()?
+                .partitions()
+                .iter()
+                .map(|p| p.id())
+                .collect();
+            if partitions.is_empty() {
+                return None;
+            }
+            let mut assignment = TopicPartitionList::new();
+            let (mut ends, mut remaining) = (Vec::new(), 0i64);
+            for p in partitions {
+                let (low, high) = consumer.fetch_watermarks(topic, p, timeout).ok()?;
+                assignment
+                    .add_partition_offset(topic, p, Offset::Offset(low))
+                    .ok()?;
+                remaining += high - low;
+                ends.push((p, high));
+            }
+            Some((assignment, ends, remaining))
+        })();
+        match attempt {
+            Some(found) if found.2 > 0 => return found,
+            _ if Instant::now() > deadline => panic!("no records found in topic {topic}"),
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
 }
 
 /// Produces `records` (key, payload) to a new topic with `partitions`

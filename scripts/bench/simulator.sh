@@ -341,7 +341,7 @@ sim_report_reading() {
       s+="below the ≥ 0.9 aim. "
     fi
     s+="Per run spindle used $(fmt_fixed 1 "$SIM_CS_MED") CPU-s (it also generates and JSON-encodes every reading, which perf-test does not: it resends prepared payloads) against perf-test's $(fmt_fixed 1 "$SIM_CP_MED") CPU-s, and the broker used $(fmt_fixed 1 "$SIM_BS_MED") vs $(fmt_fixed 1 "$SIM_BP_MED") CPU-s. "
-    s+="On this 2-core machine client and broker compete for the same two cores, so throughput is largely a matter of CPU per record on both sides. "
+    s+="Client and broker share the machine's two cores, so the broker's CPU is not free for the client. "
     s+="The workloads are not identical in one respect: spindle keys every record by machine_id, so with 10,000 machines consecutive records spread over all $SIM_PARTITIONS partitions and each partition's batch fills at 1/$SIM_PARTITIONS of the rate, while perf-test sends no keys and Kafka's sticky partitioner fills one partition's batch at a time; keys also add bytes per record."
   fi
   echo "$s"

@@ -87,7 +87,11 @@ pub(crate) fn push_fixed(buf: &mut Vec<u8>, value: f64, decimals: u32) {
     let scaled = (value * scale as f64).round();
     // ryu writes magnitudes below 1e-5 in exponent form; so do we.
     let tiny = value != 0.0 && value.abs() < 1e-5;
-    if !(scaled.abs() < 9.0e15) || tiny || (value == 0.0 && value.is_sign_negative()) {
+    if scaled.is_nan()
+        || scaled.abs() >= 9.0e15
+        || tiny
+        || (value == 0.0 && value.is_sign_negative())
+    {
         return push_f64(buf, value);
     }
     let n = scaled as i64;

@@ -1,7 +1,9 @@
 //! File and standard-output destinations.
 //!
-//! A file is written under `NAME.partial` and renamed to `NAME` only when the
-//! run ends cleanly, so a reader never sees half a file.
+//! A regular file is written under `NAME.partial` and renamed to `NAME` only
+//! when the run ends cleanly, so a reader never sees half a file. Anything
+//! else that already exists at the path (`/dev/null`, a named pipe) is
+//! written directly: renaming onto a device would replace it.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -14,6 +16,8 @@ use crate::error::{Result, SimError};
 #[derive(Debug)]
 pub struct FileOutput {
     path: PathBuf,
+    /// Where bytes go: `NAME.partial`, or the path itself when it is not a
+    /// regular file.
     partial: PathBuf,
     writer: BufWriter<File>,
     records: u64,
@@ -22,9 +26,14 @@ pub struct FileOutput {
 impl FileOutput {
     /// Starts writing `path` (through `path.partial`).
     pub fn create(path: &Path) -> Result<Self> {
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        let partial = PathBuf::from(partial);
+        let special = std::fs::metadata(path).is_ok_and(|m| !m.is_file());
+        let partial = if special {
+            path.to_path_buf()
+        } else {
+            let mut partial = path.as_os_str().to_owned();
+            partial.push(".partial");
+            PathBuf::from(partial)
+        };
         let file = File::create(&partial)
             .map_err(|e| SimError::io(format!("creating {}", partial.display()), e))?;
         Ok(Self {
@@ -50,9 +59,11 @@ impl Output for FileOutput {
             .writer
             .into_inner()
             .map_err(|e| SimError::io(context.clone(), e.into_error()))?;
-        file.sync_all()
-            .map_err(|e| SimError::io(context.clone(), e))?;
-        std::fs::rename(&self.partial, &self.path).map_err(|e| SimError::io(context, e))?;
+        if self.partial != self.path {
+            file.sync_all()
+                .map_err(|e| SimError::io(context.clone(), e))?;
+            std::fs::rename(&self.partial, &self.path).map_err(|e| SimError::io(context, e))?;
+        }
         Ok(DeliveryReport {
             delivered: self.records,
             ..DeliveryReport::default()

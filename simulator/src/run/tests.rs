@@ -80,3 +80,13 @@ fn a_stopped_run_still_finishes_its_file() {
     let lines = std::fs::read_to_string(&out).unwrap().lines().count() as u64;
     assert_eq!(lines, summary.records);
 }
+
+#[test]
+fn writing_to_dev_null_leaves_the_device_alone() {
+    let mut config = config(1, std::path::Path::new("/dev/null"));
+    config.limits.count = Some(100);
+    let summary = simulate(&config, &AtomicBool::new(false)).unwrap();
+    assert_eq!(summary.records, 100);
+    let meta = std::fs::metadata("/dev/null").unwrap();
+    assert!(!meta.is_file(), "/dev/null is still a device");
+}

@@ -43,4 +43,18 @@ step "cargo build"
 cargo build --workspace --all-targets
 
 step "cargo test"
-cargo test --workspace "$@"
+log="$(mktemp)"
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+# One closing line over every runner (cargo's harness and the slt runner).
+totals=$(awk '
+  /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+  /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
+  END { printf "%d passed, %d failed", p, f }' "$log")
+rm -f "$log"
+echo
+echo "tests: $totals"
+exit "$status"

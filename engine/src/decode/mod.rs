@@ -7,6 +7,8 @@ pub mod json;
 pub mod line_protocol;
 pub mod openmetrics;
 pub mod rows;
+#[cfg(test)]
+mod test_support;
 
 use std::ops::Range;
 

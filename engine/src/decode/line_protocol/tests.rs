@@ -1,66 +1,19 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, AsArray, RecordBatch, TimestampMicrosecondArray, TimestampMillisecondArray,
-    TimestampNanosecondArray,
+    Array, AsArray, TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray,
 };
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit, UInt32Type};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit, UInt32Type};
 
 use super::*;
-
-/// The simulator's table: `packing_line` sensors with labels.
-fn sensors(ts_unit: TimeUnit) -> SchemaRef {
-    let mut fields = vec![
-        Field::new("machine_id", DataType::Utf8, false),
-        Field::new("line", DataType::Utf8, true),
-        Field::new("provider", DataType::Utf8, true),
-        Field::new(
-            "ts",
-            DataType::Timestamp(ts_unit, Some("UTC".into())),
-            false,
-        ),
-        Field::new("seq", DataType::Int64, true),
-    ];
-    for name in [
-        "temperature",
-        "vibration",
-        "power",
-        "load",
-        "humidity",
-        "noise_level",
-        "rpm",
-    ] {
-        fields.push(Field::new(name, DataType::Float64, true));
-    }
-    fields.push(Field::new("fault", DataType::Boolean, true));
-    fields.push(Field::new("fault_kind", DataType::Utf8, true));
-    Arc::new(Schema::new(fields))
-}
+use crate::decode::test_support::{floats, raw_batch, sensors, strings};
 
 fn raw(records: &[&str]) -> RawBatch {
-    let mut raw = RawBatch::new(2);
-    for (i, r) in records.iter().enumerate() {
-        raw.push(500 + i as i64, r.as_bytes());
-    }
-    raw
+    raw_batch(2, 500, records)
 }
 
 fn decode(schema: SchemaRef, records: &[&str]) -> Decoded {
     LineProtocolDecoder::new(schema, None).decode(&raw(records))
-}
-
-fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let column = batch.column_by_name(name).unwrap().as_string::<i32>();
-    column.iter().map(|v| v.map(str::to_owned)).collect()
-}
-
-fn floats(batch: &RecordBatch, name: &str) -> Vec<Option<f64>> {
-    batch
-        .column_by_name(name)
-        .unwrap()
-        .as_primitive::<Float64Type>()
-        .iter()
-        .collect()
 }
 
 /// What `InfluxLpEncoder` writes for a labelled reading in a fault, and

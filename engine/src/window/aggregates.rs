@@ -62,15 +62,7 @@ impl AggregateSpec {
         let arguments = self
             .arguments
             .iter()
-            .map(|exprs| {
-                exprs
-                    .iter()
-                    .map(|e| {
-                        e.evaluate(batch)
-                            .and_then(|v| v.into_array(batch.num_rows()))
-                    })
-                    .collect::<Result<Vec<_>>>()
-            })
+            .map(|exprs| evaluate_exprs(exprs, batch))
             .collect::<Result<Vec<_>>>()?;
         let filters = self
             .filters
@@ -108,6 +100,20 @@ impl AggregateSpec {
             indices: Vec::new(),
         })
     }
+}
+
+/// Evaluates expressions on `batch`, each to a full-length array.
+pub(crate) fn evaluate_exprs(
+    exprs: &[Arc<dyn PhysicalExpr>],
+    batch: &RecordBatch,
+) -> Result<Vec<ArrayRef>> {
+    exprs
+        .iter()
+        .map(|e| {
+            e.evaluate(batch)
+                .and_then(|v| v.into_array(batch.num_rows()))
+        })
+        .collect()
 }
 
 fn new_accumulator(aggregate: &Arc<AggregateFunctionExpr>) -> Result<Box<dyn GroupsAccumulator>> {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take};
@@ -74,7 +75,9 @@ impl WindowOperator for FixedWindows {
         let inputs = self.spec.evaluate(batch)?;
         let starts = as_i64(&groups[self.layout.start])?;
         let ends = as_i64(&groups[self.layout.end])?;
-        for (start, rows) in rows_by_value(&starts) {
+        let by_window = rows_by_value(&starts);
+        let single = by_window.len() == 1;
+        for (start, rows) in by_window {
             let indices = UInt32Array::from(rows);
             let first = indices.value(0) as usize;
             let window = match self.windows.entry(start) {
@@ -86,15 +89,24 @@ impl WindowOperator for FixedWindows {
                     aggregates: self.spec.new_grouped()?,
                 }),
             };
+            // A batch inside one window (the usual tumbling case) needs no copy.
             let keys = self
                 .layout
                 .keys
                 .iter()
-                .map(|&k| Ok(take(&groups[k], &indices, None)?))
+                .map(|&k| match single {
+                    true => Ok(Arc::clone(&groups[k])),
+                    false => Ok(take(&groups[k], &indices, None)?),
+                })
                 .collect::<Result<Vec<_>>>()?;
+            let rows = if single {
+                None
+            } else {
+                Some(inputs.take(&indices)?)
+            };
             window
                 .aggregates
-                .update(&keys, &inputs.take(&indices)?, indices.len())?;
+                .update(&keys, rows.as_ref().unwrap_or(&inputs), indices.len())?;
         }
         Ok(())
     }

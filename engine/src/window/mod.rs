@@ -94,13 +94,7 @@ impl GroupLayout {
 
     /// Evaluates the grouping expressions on `batch`.
     pub fn evaluate(&self, batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
-        self.exprs
-            .iter()
-            .map(|e| {
-                e.evaluate(batch)
-                    .and_then(|v| v.into_array(batch.num_rows()))
-            })
-            .collect()
+        aggregates::evaluate_exprs(&self.exprs, batch)
     }
 
     /// Assembles an output batch for one window: its bounds as one-row

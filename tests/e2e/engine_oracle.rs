@@ -70,7 +70,7 @@ fn dump_topic(topic: &str, path: &Path) -> usize {
     records.len()
 }
 
-fn summary_value(log: &str, key: &str) -> u64 {
+pub(crate) fn summary_value(log: &str, key: &str) -> u64 {
     let line = log
         .lines()
         .find(|l| l.starts_with("run:"))
@@ -87,12 +87,22 @@ fn lines(path: &Path) -> usize {
         .unwrap_or(0)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn factory_features_equal_the_batch_oracle() {
+/// A shipped job run over simulated readings (with late data) on a fresh topic.
+pub(crate) struct ShippedRun {
+    pub dir: tempfile::TempDir,
+    pub log: String,
+    pub readings: std::path::PathBuf,
+    pub late_file: std::path::PathBuf,
+    pub late: u64,
+}
+
+/// Runs `jobs/NAME.sql` over 200,000 simulated readings; checks that every
+/// late row is in the late output and that there are some.
+pub(crate) fn run_shipped_job(name: &str) -> ShippedRun {
     let dir = tempfile::tempdir().unwrap();
-    let topic = unique("oracle-tumble");
+    let topic = unique(&format!("oracle-{name}"));
     simulate_into(&topic, &[]);
-    let job = repo_root().join("jobs/factory_features.sql");
+    let job = repo_root().join(format!("jobs/{name}.sql"));
     let log = run_job(&job, &topic, dir.path());
     let readings = dir.path().join("readings.jsonl");
     assert_eq!(dump_topic(&topic, &readings), 200_000);
@@ -104,6 +114,24 @@ async fn factory_features_equal_the_batch_oracle() {
         "every late row is in the late output"
     );
     assert!(late > 10, "the test must exercise late data, got {late}");
+    ShippedRun {
+        dir,
+        log,
+        readings,
+        late_file,
+        late,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn factory_features_equal_the_batch_oracle() {
+    let ShippedRun {
+        dir,
+        log,
+        readings,
+        late_file,
+        ..
+    } = run_shipped_job("factory_features");
 
     let columns = "machine_id, window_start, readings, temperature_avg, temperature_min, temperature_max, \
                    temperature_stddev, vibration_avg, vibration_stddev, rpm_max";

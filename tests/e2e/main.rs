@@ -6,6 +6,7 @@
 
 mod engine_oracle;
 mod oracle;
+mod over_oracle;
 mod parquet_interop;
 mod simulator_cli;
 mod simulator_kafka;

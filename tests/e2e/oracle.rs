@@ -42,10 +42,11 @@ pub(crate) async fn session(readings_file: &Path, late_file: &Path) -> SessionCo
     let late_schema = Arc::new(Schema::new(vec![
         Field::new("machine_id", DataType::Utf8, false),
         Field::new("seq", DataType::Int64, false),
+        // Absent for rows late for an OVER pipeline (no window).
         Field::new(
             "window_start",
             DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
+            true,
         ),
         Field::new("pipeline", DataType::Utf8, false),
     ]));

@@ -9,6 +9,7 @@
 //! accumulators; the part above (HAVING, projections) runs over each batch of
 //! closed windows.
 
+pub mod over;
 pub mod slot;
 
 use std::sync::Arc;
@@ -59,6 +60,13 @@ pub struct CompiledPipeline {
 enum Stage {
     Stateless(Arc<dyn ExecutionPlan>),
     Windowed(Box<Windowed>),
+    Over(Box<Over>),
+}
+
+#[derive(Debug)]
+struct Over {
+    time_column: usize,
+    parts: over::OverParts,
 }
 
 #[derive(Debug)]
@@ -82,7 +90,8 @@ const BLOCKING: [(&str, &str); 6] = [
     ("NestedLoopJoinExec", "joining streams is not supported yet"),
     (
         "WindowAggExec",
-        "OVER (…) window functions are not supported on a stream yet",
+        "OVER (…) and a GROUP BY window cannot share one INSERT yet: compute the OVER \
+         features in an INSERT of their own",
     ),
 ];
 
@@ -101,6 +110,9 @@ impl CompiledPipeline {
         tracing::debug!(plan = %logical.display_indent(), "pipeline logical plan");
         let physical = ctx.state().create_physical_plan(&logical).await?;
         let stage = match &pipeline.window {
+            None if over::has_window_functions(&physical)? => {
+                Stage::Over(Box::new(split_over(physical, source, ctx.task_ctx())?))
+            }
             None => {
                 reject_blocking(&physical, true)?;
                 Stage::Stateless(physical)
@@ -142,20 +154,39 @@ impl CompiledPipeline {
                     late,
                 })
             }
+            Stage::Over(o) => {
+                let released = o.parts.operator.released();
+                let split = crate::window::over::split_late(batch, o.time_column, released)?;
+                self.input.fill(vec![split.on_time]);
+                for rows in collect(Arc::clone(&o.parts.pre), Arc::clone(&self.task)).await? {
+                    o.parts.operator.buffer(rows);
+                }
+                let late = (split.late.num_rows() > 0).then_some(split.late);
+                Ok(Produced {
+                    rows: Vec::new(),
+                    late,
+                })
+            }
         }
     }
 
-    /// Emits every window the watermark has passed.
+    /// Emits every window the watermark has passed (and, for `OVER`
+    /// pipelines, the rows it released).
     pub async fn advance(&mut self, watermark: i64) -> Result<Vec<RecordBatch>> {
-        let Stage::Windowed(w) = &mut self.stage else {
-            return Ok(Vec::new());
+        let (results, slot, post) = match &mut self.stage {
+            Stage::Stateless(_) => return Ok(Vec::new()),
+            Stage::Windowed(w) => (w.operator.close(watermark)?, &w.closed, &w.post),
+            Stage::Over(o) => (
+                o.parts.operator.advance(watermark).await?,
+                &o.parts.results,
+                &o.parts.post,
+            ),
         };
-        let closed = w.operator.close(watermark)?;
-        if closed.is_empty() {
+        if results.is_empty() {
             return Ok(Vec::new());
         }
-        w.closed.fill(closed);
-        collect(Arc::clone(&w.post), Arc::clone(&self.task)).await
+        slot.fill(results);
+        collect(Arc::clone(post), Arc::clone(&self.task)).await
     }
 
     /// Open windows and approximate state bytes (0 for stateless pipelines).
@@ -163,12 +194,13 @@ impl CompiledPipeline {
         match &self.stage {
             Stage::Stateless(_) => (0, 0),
             Stage::Windowed(w) => (w.operator.open_windows(), w.operator.state_size()),
+            Stage::Over(o) => (0, o.parts.operator.pending_rows()),
         }
     }
 
-    /// The unit of the source's event time, if windowed.
+    /// Whether the pipeline holds rows until the watermark passes them.
     pub fn is_windowed(&self) -> bool {
-        matches!(self.stage, Stage::Windowed(_))
+        !matches!(self.stage, Stage::Stateless(_))
     }
 }
 
@@ -219,6 +251,25 @@ fn assigner(
     ))
 }
 
+fn split_over(
+    physical: Arc<dyn ExecutionPlan>,
+    source: &TableDef,
+    task: Arc<TaskContext>,
+) -> Result<Over> {
+    let watermark = source.watermark.as_ref().ok_or_else(|| {
+        DataFusionError::Plan(format!(
+            "OVER (…) on a stream runs in event-time order: declare WATERMARK FOR a \
+             timestamp column of `{}`",
+            source.name
+        ))
+    })?;
+    let (time_column, _) = time_column(source, &watermark.column)?;
+    let parts = over::split(physical, &watermark.column, task)?;
+    reject_blocking(&parts.pre, true)?;
+    reject_blocking(&parts.post, true)?;
+    Ok(Over { time_column, parts })
+}
+
 fn split_windowed(
     physical: Arc<dyn ExecutionPlan>,
     window: &WindowSpec,
@@ -250,6 +301,9 @@ fn split_windowed(
         physical,
         SlotExec::new(output_schema, None, closed.clone())?,
     )?;
+    if over::has_window_functions(&post)? {
+        return Err(DataFusionError::Plan(BLOCKING[5].1.to_string()));
+    }
     Ok(Windowed {
         assigner: assigner.clone(),
         pre,

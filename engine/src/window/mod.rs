@@ -15,6 +15,7 @@
 pub mod aggregates;
 pub mod assign;
 pub mod fixed;
+pub mod over;
 pub mod session;
 
 use std::sync::Arc;

@@ -1,0 +1,173 @@
+//! Cuts a physical plan with `OVER (…)` window functions into the three
+//! parts [`crate::window::over::OverOperator`] runs: the stateless part
+//! below the window (per micro-batch), the window functions themselves (one
+//! long-running `BoundedWindowAggExec` fed rows in event-time order), and
+//! the part above (per batch of results).
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::WindowFrameBound;
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::streaming::StreamingTableExec;
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowExpr};
+use datafusion::physical_plan::{ExecutionPlan, InputOrderMode};
+
+use super::slot::{Slot, SlotExec};
+use crate::window::over::{OverOperator, feed};
+
+/// The parts of an `OVER` pipeline.
+#[derive(Debug)]
+pub struct OverParts {
+    /// Rows of the source → rows the window functions read.
+    pub pre: Arc<dyn ExecutionPlan>,
+    /// Buffers, orders and evaluates the window functions.
+    pub operator: OverOperator,
+    /// Where window results go in…
+    pub results: Slot,
+    /// …for the rest of the query.
+    pub post: Arc<dyn ExecutionPlan>,
+}
+
+/// Whether `plan` computes window functions.
+pub fn has_window_functions(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+    let mut found = false;
+    plan.apply(|node| {
+        found |= is_window_exec(node.as_ref());
+        Ok(if found {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    })?;
+    Ok(found)
+}
+
+fn is_window_exec(node: &dyn ExecutionPlan) -> bool {
+    node.is::<BoundedWindowAggExec>() || node.is::<WindowAggExec>()
+}
+
+/// Splits `physical` around its window functions, which must be ordered by
+/// the event-time column `time_column` (ascending).
+pub fn split(
+    physical: Arc<dyn ExecutionPlan>,
+    time_column: &str,
+    task: Arc<TaskContext>,
+) -> Result<OverParts> {
+    let (exprs, below) = find_window(&physical)?;
+    for expr in &exprs {
+        check_streamable(expr.as_ref(), time_column)?;
+    }
+    let pre = match below.downcast_ref::<SortExec>() {
+        Some(sort) => Arc::clone(sort.input()),
+        None => below,
+    };
+    let schema = pre.schema();
+    let order = exprs[0].order_by().to_vec();
+    let position = schema.index_of(time_column)?;
+    let (sender, source) = feed(Arc::clone(&schema));
+    let leaf = StreamingTableExec::try_new(
+        Arc::clone(&schema),
+        vec![Arc::new(source)],
+        None,
+        Vec::new(),
+        true,
+        None,
+    )?;
+    let window =
+        BoundedWindowAggExec::try_new(exprs, Arc::new(leaf), InputOrderMode::Linear, false)?;
+    let results = Slot::default();
+    let result_leaf = SlotExec::new(window.schema(), None, results.clone())?;
+    let post = replace_window(physical, result_leaf)?;
+    let output = Arc::new(window).execute(0, task)?;
+    let operator = OverOperator::new(schema, position, order, sender, output);
+    Ok(OverParts {
+        pre,
+        operator,
+        results,
+        post,
+    })
+}
+
+/// A window node's expressions and its input.
+type WindowNode = (Vec<Arc<dyn WindowExpr>>, Arc<dyn ExecutionPlan>);
+
+/// The one window node of `plan`.
+fn find_window(plan: &Arc<dyn ExecutionPlan>) -> Result<WindowNode> {
+    let mut found = Vec::new();
+    plan.apply(|node| {
+        if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+            found.push((w.window_expr().to_vec(), Arc::clone(w.input())));
+        } else if let Some(w) = node.downcast_ref::<WindowAggExec>() {
+            found.push((w.window_expr().to_vec(), Arc::clone(w.input())));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(DataFusionError::Internal(
+            "no window functions in the plan".into(),
+        )),
+        _ => Err(DataFusionError::Plan(
+            "every OVER (…) in one INSERT must use the same PARTITION BY and ORDER BY on a stream"
+                .into(),
+        )),
+    }
+}
+
+/// Refuses window functions that would need the future or unbounded state.
+fn check_streamable(expr: &dyn WindowExpr, time_column: &str) -> Result<()> {
+    let name = expr.name().to_ascii_lowercase();
+    let short = name.split(" partition by").next().unwrap_or(&name);
+    let ordered_by_time = expr.order_by().first().is_some_and(|sort| {
+        !sort.options.descending
+            && sort
+                .expr
+                .downcast_ref::<Column>()
+                .is_some_and(|c| c.name() == time_column)
+    });
+    if !ordered_by_time {
+        return Err(DataFusionError::Plan(format!(
+            "{short}: OVER (…) on a stream must ORDER BY the event-time column `{time_column}` \
+             (ascending), e.g. OVER (PARTITION BY machine_id ORDER BY {time_column})"
+        )));
+    }
+    // RANGE … CURRENT ROW includes peers (rows with the same time): those are
+    // released together, so only explicit FOLLOWING bounds need the future.
+    let frame = expr.get_window_frame();
+    let follows = [&frame.start_bound, &frame.end_bound]
+        .iter()
+        .any(|b| matches!(b, WindowFrameBound::Following(_)));
+    if name.starts_with("lead(") || follows {
+        return Err(DataFusionError::Plan(format!(
+            "{short}: looking at FOLLOWING rows would wait for the future on a stream; \
+             use lag or a PRECEDING frame"
+        )));
+    }
+    if !expr.uses_bounded_memory() {
+        return Err(DataFusionError::Plan(format!(
+            "{short}: this window would keep every row of the stream; bound its frame, \
+             e.g. RANGE BETWEEN INTERVAL '5' MINUTE PRECEDING AND CURRENT ROW"
+        )));
+    }
+    Ok(())
+}
+
+fn replace_window(plan: Arc<dyn ExecutionPlan>, leaf: SlotExec) -> Result<Arc<dyn ExecutionPlan>> {
+    let leaf: Arc<dyn ExecutionPlan> = Arc::new(leaf);
+    let replaced = plan.transform_down(|node| {
+        if is_window_exec(node.as_ref()) {
+            Ok(Transformed::new(
+                Arc::clone(&leaf),
+                true,
+                TreeNodeRecursion::Jump,
+            ))
+        } else {
+            Ok(Transformed::no(node))
+        }
+    })?;
+    Ok(replaced.data)
+}

@@ -10,6 +10,10 @@
 //!   `'rolling.interval'` (default 60s).
 //! - Visibility: each file is uploaded as a multipart upload that completes
 //!   when the file is closed, so readers never see a partial file.
+//! - Latency: from each `write` to its file's commit, logged at `close()` as
+//!   one `parquet: commit latency …` line (see [`latency`]).
+
+mod latency;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +31,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use spindle_sql::ddl::{Options, TableDef};
 
+use self::latency::{CommitLatency, PendingWrites};
 use super::Sink;
 use crate::error::{EngineError, Result};
 use crate::storage::{self, Location};
@@ -48,6 +53,7 @@ struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
     path: StorePath,
     opened: Instant,
+    writes: PendingWrites,
 }
 
 impl std::fmt::Debug for OpenFile {
@@ -71,6 +77,7 @@ pub struct ParquetSink {
     open: BTreeMap<String, OpenFile>,
     run_id: String,
     files: u64,
+    latency: CommitLatency,
 }
 
 impl ParquetSink {
@@ -113,6 +120,7 @@ impl ParquetSink {
                 std::process::id()
             ),
             files: 0,
+            latency: CommitLatency::default(),
         })
     }
 
@@ -166,11 +174,13 @@ impl ParquetSink {
             writer,
             path,
             opened: Instant::now(),
+            writes: PendingWrites::default(),
         })
     }
 
-    /// Completes the file under `key`, making it visible.
-    async fn finish(&mut self, key: &str) -> Result<()> {
+    /// Completes the file under `key`, making it visible; `at_close` when
+    /// the sink is closing (its latency is then counted apart).
+    async fn finish(&mut self, key: &str, at_close: bool) -> Result<()> {
         if let Some(file) = self.open.remove(key) {
             let path = file.path.clone();
             file.writer
@@ -180,6 +190,8 @@ impl ParquetSink {
                     context: format!("completing {path}"),
                     source,
                 })?;
+            self.latency
+                .committed(file.writes, Instant::now(), at_close);
             tracing::debug!(sink = %self.name, %path, "parquet file complete");
         }
         Ok(())
@@ -192,6 +204,7 @@ impl Sink for ParquetSink {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        let emitted = Instant::now();
         let batch = to_file_schema(&batch, &self.schema)?;
         for (key, part) in self.split(&batch)? {
             if !self.open.contains_key(&key) {
@@ -208,10 +221,11 @@ impl Sink for ParquetSink {
                     context: format!("writing {}", file.path),
                     source,
                 })?;
+            file.writes.push(emitted, part.num_rows() as u64);
             if file.writer.bytes_written() as u64 + file.writer.in_progress_size() as u64
                 >= self.max_bytes
             {
-                self.finish(&key).await?;
+                self.finish(&key, false).await?;
             }
         }
         Ok(())
@@ -225,7 +239,7 @@ impl Sink for ParquetSink {
             .map(|(k, _)| k.clone())
             .collect();
         for key in due {
-            self.finish(&key).await?;
+            self.finish(&key, false).await?;
         }
         Ok(())
     }
@@ -233,8 +247,9 @@ impl Sink for ParquetSink {
     async fn close(&mut self) -> Result<()> {
         let keys: Vec<String> = self.open.keys().cloned().collect();
         for key in keys {
-            self.finish(&key).await?;
+            self.finish(&key, true).await?;
         }
+        tracing::info!("{}", self.latency.summary_line(&self.name));
         Ok(())
     }
 }

@@ -50,30 +50,9 @@ else
   JAVA="${JAVA:-java}"
 fi
 
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-secs_since() { local d=$(($(now_ms) - $1)); printf '%d.%03ds' $((d / 1000)) $((d % 1000)); }
-
-log() { printf 'kafka.sh: %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-need() {
-  local c
-  for c in "$@"; do command -v "$c" >/dev/null 2>&1 || die "'$c' is not installed"; done
-}
-
-# Take an exclusive lock on $1 (fd 9) for the rest of the process, if flock exists.
-# Every child that must outlive us (the broker) is started with fd 9 closed.
-lock() {
-  command -v flock >/dev/null 2>&1 || return 0
-  mkdir -p "$(dirname "$1")"
-  exec 9>"$1"
-  flock -w "${2:-300}" 9 || die "timed out waiting for lock $1"
-}
-unlock() {
-  command -v flock >/dev/null 2>&1 || return 0
-  flock -u 9 2>/dev/null || true
-  exec 9>&-
-}
+SERVICE_SCRIPT=kafka.sh
+# shellcheck source-path=SCRIPTDIR source=lib/service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/service.sh"
 
 # ---------------------------------------------------------------------------- install
 
@@ -163,26 +142,8 @@ install_kafka() {
 
 # ---------------------------------------------------------------------------- process helpers
 
-port_open() { (exec 3<>"/dev/tcp/$KAFKA_HOST/$1") 2>/dev/null; }
-
-cmdline_of() {
-  if [[ -r "/proc/$1/cmdline" ]]; then
-    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null
-  else
-    ps -o args= -p "$1" 2>/dev/null
-  fi
-}
-
 # Print the pid from our pid file if it is a live broker of ours; fail otherwise.
-broker_pid() {
-  [[ -f "$KAFKA_PID_FILE" ]] || return 1
-  local pid cmd
-  pid="$(cat "$KAFKA_PID_FILE" 2>/dev/null)" || return 1
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  cmd="$(cmdline_of "$pid")" || return 1
-  [[ "$cmd" == *kafka.Kafka* && "$cmd" == *"$KAFKA_SERVER_CONFIG"* ]] || return 1
-  echo "$pid"
-}
+broker_pid() { pid_from_file "$KAFKA_PID_FILE" kafka.Kafka "$KAFKA_SERVER_CONFIG"; }
 
 java_tool() { # java_tool MAIN_CLASS ARGS... (runs in the foreground, quiet logging)
   local cls="$1"; shift
@@ -309,7 +270,7 @@ wait_ready() {
       rm -f "$KAFKA_PID_FILE"
       die "broker (pid $pid) exited during startup"
     fi
-    if port_open "$KAFKA_PORT" && broker_answers; then
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT" && broker_answers; then
       return 0
     fi
     sleep 0.2
@@ -328,7 +289,7 @@ cmd_start() {
 
   local pid
   if pid="$(broker_pid)"; then
-    if port_open "$KAFKA_PORT"; then
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
       log "already running (pid $pid)"
       echo "$KAFKA_BOOTSTRAP"
       return 0
@@ -342,7 +303,7 @@ cmd_start() {
 
   local p
   for p in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-    if port_open "$p"; then
+    if port_open "$KAFKA_HOST" "$p"; then
       if command -v ss >/dev/null 2>&1; then ss -ltnp "sport = :$p" >&2 2>/dev/null || true; fi
       die "port $p is already in use by a process that is not our broker (KAFKA_PORT / KAFKA_CONTROLLER_PORT pick other ports)"
     fi
@@ -355,51 +316,22 @@ cmd_start() {
   log "starting Kafka $KAFKA_VERSION on $KAFKA_BOOTSTRAP (controller $KAFKA_HOST:$KAFKA_CONTROLLER_PORT), logs in $KAFKA_BROKER_LOG"
   local t0
   t0=$(now_ms)
-  # The broker runs in its own session (a Ctrl-C in the terminal does not reach it), from the
-  # data dir (hs_err files land there), with every inherited fd beyond 0-2 closed (fd 9 is our
-  # lock; fds of the caller's pipes would keep e.g. `$(kafka.sh start)` waiting forever), and
-  # writes its own pid into the pid file before it becomes java (exec keeps the pid).
-  # shellcheck disable=SC2016,SC2086
-  (
-    cd "$KAFKA_DATA_DIR"
-    exec setsid bash -c '
-      if [ -d /proc/$$/fd ]; then
-        for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
-      fi
-      echo $$ >"$0"
-      exec "$@"' "$KAFKA_PID_FILE" \
-      "$JAVA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-      -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
-      -XX:ErrorFile="$KAFKA_DATA_DIR/hs_err_pid%p.log" -Djava.awt.headless=true \
-      -Dlog4j2.configurationFile="$KAFKA_BROKER_LOG4J" \
-      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_SERVER_CONFIG"
-  ) </dev/null >"$KAFKA_BROKER_OUT" 2>&1 9>&- &
-
-  # Wait for the pid file (written by the child just before it execs java).
-  local _
-  for _ in $(seq 1 100); do
-    pid="$(broker_pid)" && break
-    sleep 0.05
-  done
-  [[ -n "$pid" ]] || pid="$(broker_pid)" || { show_broker_log 40; die "broker did not start"; }
+  # From the data dir: hs_err files land there.
+  # shellcheck disable=SC2086 # heap options are a list
+  spawn_detached "$KAFKA_DATA_DIR" "$KAFKA_PID_FILE" "$KAFKA_BROKER_OUT" \
+    "$JAVA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent \
+    -XX:ErrorFile="$KAFKA_DATA_DIR/hs_err_pid%p.log" -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_BROKER_LOG4J" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_SERVER_CONFIG"
+  pid="$(await_pid broker_pid)" || { show_broker_log 40; die "broker did not start"; }
   wait_ready "$pid"
   log "ready in $(secs_since "$t0") (pid $pid)"
   echo "$KAFKA_BOOTSTRAP"
 }
 
 # SIGTERM (Kafka then shuts down cleanly), wait up to $2 s, then SIGKILL. Our broker only.
-terminate_broker() {
-  local pid="$1" deadline=$((SECONDS + $2))
-  kill -TERM "$pid" 2>/dev/null || true
-  while broker_pid >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-  if broker_pid >/dev/null; then
-    log "broker (pid $pid) did not exit within $2s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    deadline=$((SECONDS + 10))
-    while broker_pid >/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    ! broker_pid >/dev/null || die "could not kill broker pid $pid"
-  fi
-}
+terminate_broker() { terminate "$1" "$2" broker_pid; }
 
 cmd_stop() {
   local wipe=0 a
@@ -414,17 +346,7 @@ cmd_stop() {
     return 0
   fi
   lock "$KAFKA_DATA_DIR/.lock" $((KAFKA_START_TIMEOUT + KAFKA_STOP_TIMEOUT + 60))
-  local pid
-  if pid="$(broker_pid)"; then
-    log "stopping broker (pid $pid)"
-    terminate_broker "$pid" "$KAFKA_STOP_TIMEOUT"
-    log "stopped"
-  elif [[ -f "$KAFKA_PID_FILE" ]]; then
-    log "not running (removing stale pid file)"
-  else
-    log "not running"
-  fi
-  rm -f "$KAFKA_PID_FILE"
+  stop_server broker "$KAFKA_PID_FILE" broker_pid "$KAFKA_STOP_TIMEOUT"
   if ((wipe)); then
     log "wiping $KAFKA_DATA_DIR"
     unlock
@@ -435,7 +357,7 @@ cmd_stop() {
 cmd_status() {
   local pid
   if pid="$(broker_pid)"; then
-    if port_open "$KAFKA_PORT"; then
+    if port_open "$KAFKA_HOST" "$KAFKA_PORT"; then
       echo "running $KAFKA_BOOTSTRAP (pid $pid, Kafka $KAFKA_VERSION)"
       return 0
     fi

@@ -31,3 +31,6 @@ if ! python3 -c "import duckdb" 2>/dev/null; then
   echo "setup: pip install duckdb" >&2
   python3 -m pip install --quiet --disable-pip-version-check "duckdb==2.0.0"
 fi
+# moto's S3 server for the S3 tests (scripts/s3.sh pins its version and installs it only
+# if `import moto.server` fails).
+"$(dirname "$0")/s3.sh" install

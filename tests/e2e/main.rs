@@ -7,6 +7,9 @@
 mod engine_oracle;
 mod oracle;
 mod over_oracle;
+mod parquet_files;
 mod parquet_interop;
+mod parquet_rolling;
+mod parquet_s3;
 mod simulator_cli;
 mod simulator_kafka;

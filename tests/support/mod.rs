@@ -5,5 +5,6 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod kafka;
+pub mod s3;
 pub mod services;
 pub mod spindle;

@@ -49,3 +49,11 @@ pub fn unique(prefix: &str) -> String {
         .unwrap_or_default();
     format!("{prefix}-{}-{nanos}", std::process::id())
 }
+
+/// The endpoint URL of the S3-compatible test server (moto), started on
+/// first use. `SPINDLE_TEST_S3` points the tests at another server instead
+/// (MinIO, or moto elsewhere); an unreachable one fails the tests.
+pub fn s3() -> &'static str {
+    static ENDPOINT: OnceLock<String> = OnceLock::new();
+    ENDPOINT.get_or_init(|| std::env::var("SPINDLE_TEST_S3").unwrap_or_else(|_| start("s3.sh")))
+}

@@ -27,7 +27,7 @@ CREATE TABLE sensors (
   'topic' = '${SENSOR_TOPIC:-factory.sensors}',
   'properties.bootstrap.servers' = '${KAFKA_BROKERS:-127.0.0.1:9092}',
   'properties.group.id' = '${GROUP_ID:-spindle-features}',
-  'scan.startup.mode' = 'earliest-offset',
+  'scan.startup.mode' = 'group-offsets',
   'format' = 'json'
 );
 

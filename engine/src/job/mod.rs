@@ -3,6 +3,7 @@
 //! ([`runner`]). Everything that can be wrong with the text or the options
 //! is reported before anything starts.
 
+pub mod offsets;
 pub mod runner;
 mod settings;
 
@@ -47,6 +48,8 @@ pub struct SourceRuntime {
     pub event_time: Option<(usize, TimeUnit)>,
     /// Watermarks of this source's partitions.
     pub watermark: WatermarkTracker,
+    /// Processed offsets not yet committed.
+    pub offsets: offsets::OffsetLedger,
 }
 
 impl std::fmt::Debug for SourceRuntime {
@@ -220,6 +223,7 @@ fn source_runtime(table: &TableDef, settings: &JobSettings) -> Result<SourceRunt
         bad_data,
         event_time,
         watermark: WatermarkTracker::new(delay, idle_timeout),
+        offsets: offsets::OffsetLedger::default(),
     })
 }
 

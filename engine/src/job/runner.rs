@@ -43,13 +43,39 @@ pub struct RunOptions {
 pub async fn run(mut job: Job, options: RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let mut handles = start_sources(&mut job)?;
     let result = run_loop(&mut job, &mut handles, &options, &stop).await;
+    let closed = close_sinks(&mut job).await;
+    if result.is_ok() && closed.is_ok() {
+        commit_offsets(&mut job, &handles);
+    }
     for handle in &mut handles {
         handle.stop();
     }
-    let closed = close_sinks(&mut job).await;
     let summary = result?;
     closed?;
     Ok(summary)
+}
+
+/// Makes every sink durable, then commits what is done.
+async fn commit_point(job: &mut Job, handles: &[SourceHandle]) -> Result<()> {
+    for (_, sink) in &mut job.sinks {
+        sink.commit().await?;
+    }
+    commit_offsets(job, handles);
+    Ok(())
+}
+
+/// Asks each source to commit the offsets whose rows no pipeline holds.
+fn commit_offsets(job: &mut Job, handles: &[SourceHandle]) {
+    for (source, handle) in job.sources.iter_mut().zip(handles) {
+        let horizon = job
+            .pipelines
+            .iter()
+            .filter(|p| p.source == source.name)
+            .filter_map(|p| p.oldest_held())
+            .min()
+            .unwrap_or(i64::MAX);
+        handle.commit(source.offsets.take_committable(horizon));
+    }
 }
 
 fn start_sources(job: &mut Job) -> Result<Vec<SourceHandle>> {
@@ -74,6 +100,7 @@ async fn run_loop(
     let mut summary = RunSummary::default();
     let mut finished = vec![false; handles.len()];
     let mut last_flush = Instant::now();
+    let mut last_commit = Instant::now();
     let wait = Duration::from_millis(if handles.len() > 1 { 20 } else { 100 });
     while !stop.load(Ordering::Relaxed) {
         for (i, handle) in handles.iter_mut().enumerate() {
@@ -93,7 +120,11 @@ async fn run_loop(
             }
         }
         advance(job, &mut summary).await?;
-        if last_flush.elapsed() >= job.settings.flush_interval {
+        if last_commit.elapsed() >= job.settings.commit_interval {
+            commit_point(job, handles).await?;
+            last_commit = Instant::now();
+            last_flush = last_commit;
+        } else if last_flush.elapsed() >= job.settings.flush_interval {
             flush_sinks(job).await?;
             last_flush = Instant::now();
         }
@@ -116,6 +147,15 @@ async fn process_batch(
         let decoded = job.sources[source].decoder.decode(&raw);
         handle_bad(job, source, &decoded.bad, summary)?;
         let batch = decoded.batch;
+        let newest = match job.sources[source].event_time {
+            Some((column, _)) if batch.num_rows() > 0 => max_event_time(&batch, column)?,
+            _ => None,
+        };
+        if let Some(last) = raw.records.last() {
+            job.sources[source]
+                .offsets
+                .record(raw.partition, last.offset + 1, newest);
+        }
         if batch.num_rows() == 0 {
             continue;
         }
@@ -141,9 +181,7 @@ async fn process_batch(
             let sink = job.pipelines[index].sink.clone();
             write_rows(job, &sink, produced.rows, summary).await?;
         }
-        if let Some((column, _)) = job.sources[source].event_time
-            && let Some(latest) = max_event_time(&batch, column)?
-        {
+        if let Some(latest) = newest {
             job.sources[source]
                 .watermark
                 .observe(raw.partition, latest, now);

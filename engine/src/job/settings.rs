@@ -18,6 +18,9 @@ pub struct JobSettings {
     pub idle_timeout: Duration,
     /// `spindle.sink.flush_interval`: how often sinks roll due files (default 1s).
     pub flush_interval: Duration,
+    /// `spindle.source.commit_interval`: how often sinks make everything
+    /// durable and sources commit the offsets of what is done (default 30s).
+    pub commit_interval: Duration,
 }
 
 impl Default for JobSettings {
@@ -26,15 +29,17 @@ impl Default for JobSettings {
             allowed_lateness: Duration::ZERO,
             idle_timeout: super::DEFAULT_IDLE_TIMEOUT,
             flush_interval: Duration::from_secs(1),
+            commit_interval: Duration::from_secs(30),
         }
     }
 }
 
 /// Every setting, for messages.
-pub(crate) const SETTINGS: [&str; 3] = [
+pub(crate) const SETTINGS: [&str; 4] = [
     "spindle.window.allowed_lateness",
     "spindle.watermark.idle_timeout",
     "spindle.sink.flush_interval",
+    "spindle.source.commit_interval",
 ];
 
 impl JobSettings {
@@ -52,6 +57,7 @@ impl JobSettings {
                 "spindle.window.allowed_lateness" => settings.allowed_lateness = duration()?,
                 "spindle.watermark.idle_timeout" => settings.idle_timeout = duration()?,
                 "spindle.sink.flush_interval" => settings.flush_interval = duration()?,
+                "spindle.source.commit_interval" => settings.commit_interval = duration()?,
                 other => {
                     return Err(SqlError::Plan {
                         message: format!(

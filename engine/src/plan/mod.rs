@@ -159,7 +159,7 @@ impl CompiledPipeline {
                 let split = crate::window::over::split_late(batch, o.time_column, released)?;
                 self.input.fill(vec![split.on_time]);
                 for rows in collect(Arc::clone(&o.parts.pre), Arc::clone(&self.task)).await? {
-                    o.parts.operator.buffer(rows);
+                    o.parts.operator.buffer(rows)?;
                 }
                 let late = (split.late.num_rows() > 0).then_some(split.late);
                 Ok(Produced {
@@ -195,6 +195,16 @@ impl CompiledPipeline {
             Stage::Stateless(_) => (0, 0),
             Stage::Windowed(w) => (w.operator.open_windows(), w.operator.state_size()),
             Stage::Over(o) => (0, o.parts.operator.pending_rows()),
+        }
+    }
+
+    /// The oldest event time whose rows may not be in the output yet
+    /// (`None`: every row processed so far has been emitted).
+    pub fn oldest_held(&self) -> Option<i64> {
+        match &self.stage {
+            Stage::Stateless(_) => None,
+            Stage::Windowed(w) => w.operator.oldest_held(),
+            Stage::Over(o) => o.parts.operator.oldest_held(),
         }
     }
 

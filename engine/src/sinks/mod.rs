@@ -24,6 +24,11 @@ pub trait Sink: Send + std::fmt::Debug {
     /// Makes every accepted row durable (and, where the sink rolls files,
     /// rolls those that are due).
     async fn flush(&mut self) -> Result<()>;
+    /// Makes every accepted row durable and visible (a Parquet sink closes
+    /// its open files); sources commit offsets only after this.
+    async fn commit(&mut self) -> Result<()> {
+        self.flush().await
+    }
     /// Flushes and releases everything; no writes after this.
     async fn close(&mut self) -> Result<()>;
 }

@@ -244,6 +244,14 @@ impl Sink for ParquetSink {
         Ok(())
     }
 
+    async fn commit(&mut self) -> Result<()> {
+        let keys: Vec<String> = self.open.keys().cloned().collect();
+        for key in keys {
+            self.finish(&key, false).await?;
+        }
+        Ok(())
+    }
+
     async fn close(&mut self) -> Result<()> {
         let keys: Vec<String> = self.open.keys().cloned().collect();
         for key in keys {

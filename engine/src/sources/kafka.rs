@@ -2,31 +2,37 @@
 //!
 //! librdkafka's `BaseConsumer` runs on the source thread and fills
 //! micro-batches (bounded by records, bytes and wait), copying payloads
-//! straight into the batch's contiguous buffer. Offsets are not committed
-//! here: the job does that once its outputs are durable.
+//! straight into the batch's contiguous buffer. Offsets are committed when
+//! the job says so (once the rows before them are in durable output; see
+//! `job/offsets.rs`), asynchronously, and synchronously when the source stops.
 //!
 //! Options: `topic` (required), `properties.bootstrap.servers` (required),
 //! `properties.group.id` (required), `scan.startup.mode` =
-//! `earliest-offset` | `latest-offset` | `group-offsets` (where the group has
-//! no committed offset: earliest), and any other `properties.*` passed to
-//! librdkafka as is (SASL, TLS, fetch sizes).
+//! `earliest-offset` | `latest-offset` | `group-offsets` (default; see
+//! `kafka_startup.rs`), and any other `properties.*` passed to librdkafka as
+//! is (SASL, TLS, fetch sizes).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer as _};
 use rdkafka::message::Message;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::util::Timeout;
 use spindle_sql::ddl::Options;
 
+use super::kafka_startup::{StartupContext, StartupMode};
 use super::{BatchBuilder, SourceContext, SourceEvent};
+
+type Consumer = BaseConsumer<StartupContext>;
 use crate::error::EngineError;
 
 /// How the consumer is configured, read from the table's options.
 #[derive(Debug, Clone)]
 pub struct KafkaSourceConfig {
     topic: String,
+    startup: StartupMode,
     properties: Vec<(String, String)>,
 }
 
@@ -34,15 +40,9 @@ impl KafkaSourceConfig {
     /// Pulls the Kafka source options.
     pub fn from_options(options: &mut Options) -> spindle_sql::Result<Self> {
         let topic = options.pull_required("topic")?;
-        let reset = options
-            .pull_parsed("scan.startup.mode", |mode| match mode {
-                "earliest-offset" | "group-offsets" => Ok("earliest"),
-                "latest-offset" => Ok("latest"),
-                other => Err(format!(
-                    "unknown mode {other:?}; expected earliest-offset, latest-offset or group-offsets"
-                )),
-            })?
-            .unwrap_or("earliest");
+        let startup = options
+            .pull_parsed("scan.startup.mode", StartupMode::parse)?
+            .unwrap_or(StartupMode::GroupOffsets);
         if options.peek("properties.bootstrap.servers").is_none() {
             options.pull_required("properties.bootstrap.servers")?;
         }
@@ -50,14 +50,21 @@ impl KafkaSourceConfig {
             options.pull_required("properties.group.id")?;
         }
         let mut properties = vec![
-            ("auto.offset.reset".to_string(), reset.to_string()),
+            (
+                "auto.offset.reset".to_string(),
+                startup.offset_reset().to_string(),
+            ),
             ("enable.auto.commit".to_string(), "false".to_string()),
             ("enable.auto.offset.store".to_string(), "false".to_string()),
             ("enable.partition.eof".to_string(), "false".to_string()),
             ("fetch.min.bytes".to_string(), "1".to_string()),
         ];
         properties.extend(options.pull_prefixed("properties."));
-        Ok(Self { topic, properties })
+        Ok(Self {
+            topic,
+            startup,
+            properties,
+        })
     }
 }
 
@@ -73,10 +80,12 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
     for (key, value) in &config.properties {
         client.set(key, value);
     }
-    let consumer: BaseConsumer = client.create().map_err(EngineError::kafka(format!(
-        "creating a consumer for {}",
-        config.topic
-    )))?;
+    let consumer: Consumer = client
+        .create_with_context(StartupContext::new(config.startup))
+        .map_err(EngineError::kafka(format!(
+            "creating a consumer for {}",
+            config.topic
+        )))?;
     consumer
         .subscribe(&[&config.topic])
         .map_err(EngineError::kafka(format!(
@@ -87,6 +96,12 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
     let mut tracker = Progress::default();
     let mut assigned: Vec<i32> = Vec::new();
     while !cx.stopped() {
+        commit(
+            &consumer,
+            &config.topic,
+            &cx.take_commits(),
+            CommitMode::Async,
+        );
         let poll_wait = if builder.is_empty() {
             cx.limits.max_wait
         } else {
@@ -111,26 +126,50 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
         if now_assigned != assigned {
             assigned = now_assigned;
             if !cx.send(SourceEvent::Assigned(assigned.clone())) {
-                return Ok(());
+                break;
             }
         }
         if builder.is_full() || (!builder.is_empty() && tracker.quiet()) {
             if !cx.send(SourceEvent::Batch(builder.take())) {
-                return Ok(());
+                break;
             }
         } else if builder.is_empty() && tracker.due_for_check() {
             tracker.checked();
             if caught_up(&consumer, &config.topic, &assigned, &tracker)
                 && !cx.send(SourceEvent::CaughtUp)
             {
-                return Ok(());
+                break;
             }
         }
     }
+    commit(
+        &consumer,
+        &config.topic,
+        &cx.take_commits(),
+        CommitMode::Sync,
+    );
     Ok(())
 }
 
-fn assignment(consumer: &BaseConsumer) -> Vec<i32> {
+/// Commits `offsets` (partition, next offset to read); a failure is logged:
+/// the next commit covers the same records.
+fn commit(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)], mode: CommitMode) {
+    if offsets.is_empty() {
+        return;
+    }
+    let mut list = TopicPartitionList::new();
+    for &(partition, offset) in offsets {
+        if let Err(error) = list.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+            tracing::warn!(topic, partition, %error, "bad offset to commit");
+        }
+    }
+    match consumer.commit(&list, mode) {
+        Ok(()) => tracing::debug!(topic, ?offsets, "committed offsets"),
+        Err(error) => tracing::warn!(topic, %error, "committing offsets failed; will retry"),
+    }
+}
+
+fn assignment(consumer: &Consumer) -> Vec<i32> {
     let mut partitions: Vec<i32> = consumer
         .assignment()
         .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
@@ -140,14 +179,21 @@ fn assignment(consumer: &BaseConsumer) -> Vec<i32> {
 }
 
 /// Whether every assigned partition has been read to its high watermark.
-fn caught_up(consumer: &BaseConsumer, topic: &str, assigned: &[i32], tracker: &Progress) -> bool {
+fn caught_up(consumer: &Consumer, topic: &str, assigned: &[i32], tracker: &Progress) -> bool {
     if assigned.is_empty() {
         return false;
     }
+    // A partition that delivered nothing yet (e.g. `latest-offset`, or a
+    // group already at the end) is where it started.
+    let position = |p: i32| consumer.context().start_offset(p);
     assigned.iter().all(|&p| {
         match consumer.fetch_watermarks(topic, p, Timeout::After(Duration::from_secs(5))) {
             Ok((low, high)) => {
-                high <= low || tracker.next_offset(p).is_some_and(|next| next >= high)
+                high <= low
+                    || tracker
+                        .next_offset(p)
+                        .or_else(|| position(p))
+                        .is_some_and(|next| next >= high)
             }
             Err(_) => false,
         }

@@ -6,10 +6,11 @@
 //! One file per connector: [`kafka`], [`simulator`]. [`sources`] lists them.
 
 pub mod kafka;
+pub mod kafka_startup;
 pub mod simulator;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -82,9 +83,13 @@ pub struct SourceHandle {
     /// The source table's name.
     pub name: String,
     events: mpsc::Receiver<SourceEvent>,
+    commits: std_mpsc::Sender<Vec<(i32, i64)>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// Offsets per partition (the next offset to read) the job asks to commit.
+type Commits = Vec<(i32, i64)>;
 
 /// What a source thread gets: the channel to report on and the stop flag.
 #[derive(Debug, Clone)]
@@ -95,6 +100,7 @@ pub struct SourceContext {
     pub stop: Arc<AtomicBool>,
     /// Micro-batch bounds.
     pub limits: BatchLimits,
+    commits: Arc<Mutex<std_mpsc::Receiver<Commits>>>,
 }
 
 impl SourceContext {
@@ -107,6 +113,18 @@ impl SourceContext {
     pub fn send(&self, event: SourceEvent) -> bool {
         self.events.blocking_send(event).is_ok()
     }
+
+    /// Offsets the job asked to commit since the last call, the latest per
+    /// partition (sources without offsets ignore them).
+    pub fn take_commits(&self) -> Commits {
+        let mut latest = std::collections::BTreeMap::new();
+        if let Ok(receiver) = self.commits.lock() {
+            for offsets in receiver.try_iter() {
+                latest.extend(offsets);
+            }
+        }
+        latest.into_iter().collect()
+    }
 }
 
 impl SourceHandle {
@@ -117,11 +135,13 @@ impl SourceHandle {
         run: impl FnOnce(SourceContext) + Send + 'static,
     ) -> Result<Self> {
         let (tx, rx) = mpsc::channel(2);
+        let (commits, commit_rx) = std_mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let context = SourceContext {
             events: tx,
             stop: Arc::clone(&stop),
             limits,
+            commits: Arc::new(Mutex::new(commit_rx)),
         };
         let thread = std::thread::Builder::new()
             .name(format!("source-{name}"))
@@ -132,6 +152,7 @@ impl SourceHandle {
         Ok(Self {
             name: name.to_string(),
             events: rx,
+            commits,
             stop,
             thread: Some(thread),
         })
@@ -143,6 +164,15 @@ impl SourceHandle {
             .await
             .ok()
             .flatten()
+    }
+
+    /// Asks the source to commit `offsets` (partition, next offset to read)
+    /// to its consumer group; it does so on its own thread, and once more
+    /// before it stops.
+    pub fn commit(&self, offsets: Commits) {
+        if !offsets.is_empty() {
+            let _ = self.commits.send(offsets);
+        }
     }
 
     /// Asks the thread to stop and waits for it.

@@ -138,6 +138,10 @@ impl WindowOperator for FixedWindows {
         self.windows.len()
     }
 
+    fn oldest_held(&self) -> Option<i64> {
+        self.windows.keys().next().copied()
+    }
+
     fn state_size(&self) -> usize {
         self.windows.values().map(|w| w.aggregates.size()).sum()
     }

@@ -40,6 +40,9 @@ pub trait WindowOperator: Send + std::fmt::Debug {
     fn close(&mut self, watermark: i64) -> Result<Vec<RecordBatch>>;
     /// Open windows.
     fn open_windows(&self) -> usize;
+    /// The oldest event time whose rows may still be in open state (the
+    /// earliest open window's start); `None` when nothing is open.
+    fn oldest_held(&self) -> Option<i64>;
     /// Approximate bytes of state.
     fn state_size(&self) -> usize;
 }

@@ -107,6 +107,9 @@ pub struct OverOperator {
     schema: SchemaRef,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
+    oldest_pending: Option<i64>,
+    /// The newest event time released: every older row is final.
+    newest_released: Option<i64>,
     released: i64,
     sender: Option<UnboundedSender<Result<RecordBatch>>>,
     output: SendableRecordBatchStream,
@@ -139,6 +142,8 @@ impl OverOperator {
             schema,
             pending: Vec::new(),
             pending_rows: 0,
+            oldest_pending: None,
+            newest_released: None,
             released: i64::MIN,
             sender: Some(sender),
             output,
@@ -152,11 +157,22 @@ impl OverOperator {
     }
 
     /// Buffers rows (all at or after [`Self::released`]).
-    pub fn buffer(&mut self, batch: RecordBatch) {
+    pub fn buffer(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() > 0 {
+            let oldest = arrow::compute::min(&event_times(&batch, self.time_column)?);
+            self.oldest_pending = self.oldest_pending.into_iter().chain(oldest).min();
             self.pending_rows += batch.num_rows();
             self.pending.push(batch);
         }
+        Ok(())
+    }
+
+    /// The oldest event time whose rows may not have been emitted yet.
+    pub fn oldest_held(&self) -> Option<i64> {
+        self.oldest_pending
+            .into_iter()
+            .chain(self.newest_released)
+            .min()
     }
 
     /// Releases every buffered row before `watermark` in event-time order and
@@ -171,7 +187,9 @@ impl OverOperator {
         }
         if watermark == i64::MAX {
             self.sender = None;
-            return self.drain_all().await;
+            let rest = self.drain_all().await?;
+            self.newest_released = None;
+            return Ok(rest);
         }
         self.drain_ready()
     }
@@ -192,6 +210,7 @@ impl OverOperator {
         let keep = arrow::compute::not(&due)?;
         let rest = filter_record_batch(&all, &keep)?;
         self.pending_rows = rest.num_rows();
+        self.oldest_pending = arrow::compute::min(&event_times(&rest, self.time_column)?);
         if rest.num_rows() > 0 {
             self.pending.push(rest);
         }
@@ -199,6 +218,8 @@ impl OverOperator {
         if released.num_rows() == 0 {
             return Ok(None);
         }
+        let newest = arrow::compute::max(&event_times(&released, self.time_column)?);
+        self.newest_released = self.newest_released.into_iter().chain(newest).max();
         Ok(Some(self.sorted(&released)?))
     }
 

@@ -231,6 +231,13 @@ impl WindowOperator for SessionWindows {
         self.keys.values().map(|e| e.sessions.len()).sum()
     }
 
+    fn oldest_held(&self) -> Option<i64> {
+        self.keys
+            .values()
+            .flat_map(|e| e.sessions.iter().map(|s| s.first))
+            .min()
+    }
+
     fn state_size(&self) -> usize {
         self.keys
             .values()

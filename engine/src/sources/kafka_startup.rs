@@ -1,0 +1,178 @@
+//! `scan.startup.mode` with Flink's meaning: `earliest-offset` and
+//! `latest-offset` start every partition there the first time this job
+//! process is assigned it, whatever the group committed; `group-offsets`
+//! resumes from the group's committed offsets (a partition without one
+//! starts at the earliest). Partitions that come back in a later rebalance
+//! resume from committed offsets in every mode, so a rebalance never replays
+//! or skips.
+//!
+//! librdkafka assigns partitions in the rebalance callback; this context
+//! resolves every assigned partition's starting offset to a number (the
+//! committed offset, or the partition's low or high watermark) before handing
+//! the assignment over, and remembers it: a partition that delivers nothing
+//! is caught up when its start is its end.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaResult;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+
+/// Where a partition starts the first time the job reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartupMode {
+    /// The partition's first retained record.
+    Earliest,
+    /// Only records produced from now on.
+    Latest,
+    /// The group's committed offset (earliest without one).
+    GroupOffsets,
+}
+
+impl StartupMode {
+    /// Parses a `scan.startup.mode` value.
+    pub fn parse(mode: &str) -> Result<Self, String> {
+        match mode {
+            "earliest-offset" => Ok(Self::Earliest),
+            "latest-offset" => Ok(Self::Latest),
+            "group-offsets" => Ok(Self::GroupOffsets),
+            other => Err(format!(
+                "unknown mode {other:?}; expected earliest-offset, latest-offset or group-offsets"
+            )),
+        }
+    }
+
+    /// librdkafka's `auto.offset.reset` for partitions without a usable offset.
+    pub fn offset_reset(self) -> &'static str {
+        match self {
+            Self::Latest => "latest",
+            Self::Earliest | Self::GroupOffsets => "earliest",
+        }
+    }
+}
+
+/// Broker round trips inside a rebalance wait at most this long.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The consumer's context: applies the startup mode on first assignment.
+#[derive(Debug)]
+pub struct StartupContext {
+    mode: StartupMode,
+    started: Mutex<BTreeSet<(String, i32)>>,
+    starts: Mutex<BTreeMap<i32, i64>>,
+}
+
+impl StartupContext {
+    /// A context for `mode`.
+    pub fn new(mode: StartupMode) -> Self {
+        Self {
+            mode,
+            started: Mutex::new(BTreeSet::new()),
+            starts: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The offset `partition` started reading at in its latest assignment.
+    pub fn start_offset(&self, partition: i32) -> Option<i64> {
+        self.starts.lock().ok()?.get(&partition).copied()
+    }
+
+    /// Sets every assigned partition's first offset to a number.
+    fn apply_startup(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let committed = consumer.committed_offsets(tpl.clone(), LOOKUP_TIMEOUT).ok();
+        let (Ok(mut started), Ok(mut starts)) = (self.started.lock(), self.starts.lock()) else {
+            return;
+        };
+        let assigned: Vec<(String, i32)> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        for (topic, partition) in assigned {
+            let first_time = started.insert((topic.clone(), partition));
+            let group_offset = committed
+                .as_ref()
+                .and_then(|c| c.find_partition(&topic, partition))
+                .and_then(|e| match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            let from_group = !first_time || self.mode == StartupMode::GroupOffsets;
+            let start = match (from_group, group_offset) {
+                (true, Some(offset)) => Some(offset),
+                _ => watermark_start(consumer, &topic, partition, self.mode),
+            };
+            let Some(start) = start else { continue };
+            match tpl.set_partition_offset(&topic, partition, Offset::Offset(start)) {
+                Ok(()) => {
+                    starts.insert(partition, start);
+                }
+                Err(error) => {
+                    tracing::warn!(%topic, partition, %error, "cannot set the startup offset");
+                }
+            }
+        }
+    }
+}
+
+/// The partition's low (earliest) or high (latest) watermark; `None` when
+/// the broker does not answer (librdkafka's `auto.offset.reset` decides).
+fn watermark_start(
+    consumer: &BaseConsumer<StartupContext>,
+    topic: &str,
+    partition: i32,
+    mode: StartupMode,
+) -> Option<i64> {
+    match consumer.fetch_watermarks(topic, partition, LOOKUP_TIMEOUT) {
+        Ok((low, high)) => Some(if mode == StartupMode::Latest {
+            high
+        } else {
+            low
+        }),
+        Err(error) => {
+            tracing::warn!(topic, partition, %error, "cannot look up the partition's offsets");
+            None
+        }
+    }
+}
+
+impl ClientContext for StartupContext {}
+
+impl ConsumerContext for StartupContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let result: KafkaResult<()> = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.apply_startup(consumer, tpl);
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if cooperative => {
+                consumer.incremental_unassign(tpl)
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => consumer.unassign(),
+            other => {
+                tracing::error!(?other, "kafka rebalance error");
+                consumer.unassign()
+            }
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "applying a kafka rebalance failed");
+        }
+    }
+}

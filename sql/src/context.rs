@@ -13,5 +13,7 @@ pub fn new_session() -> SessionContext {
         .with_information_schema(false);
     config.options_mut().sql_parser.collect_spans = true;
     config.options_mut().sql_parser.enable_ident_normalization = false;
-    SessionContext::new_with_config(config)
+    let ctx = SessionContext::new_with_config(config);
+    spindle_anomaly::register(&ctx);
+    ctx
 }

@@ -17,6 +17,8 @@ use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, Wi
 use datafusion::physical_plan::{ExecutionPlan, InputOrderMode};
 
 use super::slot::{Slot, SlotExec};
+use futures::channel::mpsc::UnboundedSender;
+
 use crate::window::over::{OverOperator, feed};
 
 /// The parts of an `OVER` pipeline.
@@ -51,71 +53,138 @@ fn is_window_exec(node: &dyn ExecutionPlan) -> bool {
 }
 
 /// Splits `physical` around its window functions, which must be ordered by
-/// the event-time column `time_column` (ascending).
+/// the event-time column `time_column` (ascending). Window nodes stacked on
+/// each other (a detector over another's score, different PARTITION BYs)
+/// all run on the stream: each keeps the event-time order of its input.
 pub fn split(
     physical: Arc<dyn ExecutionPlan>,
     time_column: &str,
     task: Arc<TaskContext>,
 ) -> Result<OverParts> {
-    let (exprs, below) = find_window(&physical)?;
-    for expr in &exprs {
-        check_streamable(expr.as_ref(), time_column)?;
-    }
-    let pre = match below.downcast_ref::<SortExec>() {
-        Some(sort) => Arc::clone(sort.input()),
-        None => below,
+    let top = topmost_window(&physical)?;
+    let mut chain = Chain {
+        time_column,
+        bottom: None,
     };
-    let schema = pre.schema();
-    let order = exprs[0].order_by().to_vec();
-    let position = schema.index_of(time_column)?;
-    let (sender, source) = feed(Arc::clone(&schema));
-    let leaf = StreamingTableExec::try_new(
-        Arc::clone(&schema),
-        vec![Arc::new(source)],
-        None,
-        Vec::new(),
-        true,
-        None,
-    )?;
-    let window =
-        BoundedWindowAggExec::try_new(exprs, Arc::new(leaf), InputOrderMode::Linear, false)?;
+    let window = chain.rebuild(&top)?;
+    let Some(bottom) = chain.bottom else {
+        return Err(DataFusionError::Internal(
+            "no window functions in the plan".into(),
+        ));
+    };
     let results = Slot::default();
     let result_leaf = SlotExec::new(window.schema(), None, results.clone())?;
     let post = replace_window(physical, result_leaf)?;
-    let output = Arc::new(window).execute(0, task)?;
-    let operator = OverOperator::new(schema, position, order, sender, output);
+    let output = window.execute(0, task)?;
+    let schema = bottom.pre.schema();
+    let position = schema.index_of(time_column)?;
+    let operator = OverOperator::new(schema, position, bottom.order, bottom.sender, output);
     Ok(OverParts {
-        pre,
+        pre: bottom.pre,
         operator,
         results,
         post,
     })
 }
 
-/// A window node's expressions and its input.
-type WindowNode = (Vec<Arc<dyn WindowExpr>>, Arc<dyn ExecutionPlan>);
-
-/// The one window node of `plan`.
-fn find_window(plan: &Arc<dyn ExecutionPlan>) -> Result<WindowNode> {
-    let mut found = Vec::new();
+/// The first window node from the top of the plan.
+fn topmost_window(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let mut found = None;
     plan.apply(|node| {
-        if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
-            found.push((w.window_expr().to_vec(), Arc::clone(w.input())));
-        } else if let Some(w) = node.downcast_ref::<WindowAggExec>() {
-            found.push((w.window_expr().to_vec(), Arc::clone(w.input())));
+        if is_window_exec(node.as_ref()) {
+            found = Some(Arc::clone(node));
+            return Ok(TreeNodeRecursion::Stop);
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    match found.len() {
-        1 => Ok(found.remove(0)),
-        0 => Err(DataFusionError::Internal(
-            "no window functions in the plan".into(),
-        )),
-        _ => Err(DataFusionError::Plan(
-            "every OVER (…) in one INSERT must use the same PARTITION BY and ORDER BY on a stream"
-                .into(),
-        )),
+    found.ok_or_else(|| DataFusionError::Internal("no window functions in the plan".into()))
+}
+
+/// Where the stream enters the lowest window node.
+struct Bottom {
+    pre: Arc<dyn ExecutionPlan>,
+    order: Vec<datafusion::physical_expr::PhysicalSortExpr>,
+    sender: UnboundedSender<Result<arrow::array::RecordBatch>>,
+}
+
+/// Rebuilds a stack of window nodes to run on rows fed in event-time order.
+struct Chain<'a> {
+    time_column: &'a str,
+    bottom: Option<Bottom>,
+}
+
+impl Chain<'_> {
+    fn rebuild(&mut self, node: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+        if let Some(sort) = node.downcast_ref::<SortExec>() {
+            // Rows already arrive in time order; keys may interleave.
+            return self.rebuild(sort.input());
+        }
+        let Some((exprs, input)) = window_parts(node.as_ref()) else {
+            let [child] = node.children()[..] else {
+                return Err(DataFusionError::Plan(format!(
+                    "{} between OVER windows is not supported on a stream",
+                    node.name()
+                )));
+            };
+            let child = self.rebuild(child)?;
+            #[allow(deprecated)]
+            return Arc::clone(node).with_new_children(vec![child]);
+        };
+        for expr in &exprs {
+            check_streamable(expr.as_ref(), self.time_column)?;
+        }
+        let input = match input.downcast_ref::<SortExec>() {
+            Some(sort) => Arc::clone(sort.input()),
+            None => input,
+        };
+        let child = if has_window_functions(&input)? {
+            self.rebuild(&input)?
+        } else {
+            self.feed_from(input, &exprs)?
+        };
+        Ok(Arc::new(BoundedWindowAggExec::try_new(
+            exprs,
+            child,
+            InputOrderMode::Linear,
+            false,
+        )?))
     }
+
+    /// The streaming leaf that replaces `pre` under the lowest window node.
+    fn feed_from(
+        &mut self,
+        pre: Arc<dyn ExecutionPlan>,
+        exprs: &[Arc<dyn WindowExpr>],
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = pre.schema();
+        let (sender, source) = feed(Arc::clone(&schema));
+        let leaf = StreamingTableExec::try_new(
+            schema,
+            vec![Arc::new(source)],
+            None,
+            Vec::new(),
+            true,
+            None,
+        )?;
+        let order = exprs
+            .first()
+            .map(|e| e.order_by().to_vec())
+            .unwrap_or_default();
+        self.bottom = Some(Bottom { pre, order, sender });
+        Ok(Arc::new(leaf))
+    }
+}
+
+/// A window node's expressions and its input.
+type WindowNode = (Vec<Arc<dyn WindowExpr>>, Arc<dyn ExecutionPlan>);
+
+/// A window node's expressions and input.
+fn window_parts(node: &dyn ExecutionPlan) -> Option<WindowNode> {
+    if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+        return Some((w.window_expr().to_vec(), Arc::clone(w.input())));
+    }
+    node.downcast_ref::<WindowAggExec>()
+        .map(|w| (w.window_expr().to_vec(), Arc::clone(w.input())))
 }
 
 /// Refuses window functions that would need the future or unbounded state.

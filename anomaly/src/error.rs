@@ -1,0 +1,20 @@
+//! The crate's errors.
+
+/// What can go wrong building or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum AnomalyError {
+    /// A parameter out of its range.
+    #[error("bad parameter: {0}")]
+    Parameter(String),
+    /// A function called with arguments it cannot use.
+    #[error("{function}: {message}")]
+    Call {
+        /// The SQL function.
+        function: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The crate's result.
+pub type Result<T, E = AnomalyError> = std::result::Result<T, E>;

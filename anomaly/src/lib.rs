@@ -1,0 +1,29 @@
+//! Spindle's anomaly models.
+//!
+//! Online detectors, each a stateful [`Detector`] over one source's
+//! readings in event-time order and a SQL window function
+//! ([`udwf::register`]):
+//!
+//! | file | model | SQL |
+//! |---|---|---|
+//! | [`gaussian`] | Gaussian limits (Welford mean/σ, normal quantile) | `gaussian_anomaly` |
+//! | [`ewma`] | EWMA and EW-variance control charts | `ewma_anomaly`, `ew_variance_anomaly` |
+//! | [`cusum`] | two-sided tabular CUSUM | `cusum_anomaly` |
+//! | [`likelihood`] | Numenta's anomaly likelihood over any score | `anomaly_likelihood` |
+//! | [`udwf`] | inter-arrival time; the DataFusion glue | `inter_arrival` |
+//!
+//! Maths, parameters and defaults: `docs/models.md`.
+
+pub mod baseline;
+pub mod cusum;
+mod error;
+pub mod ewma;
+pub mod gaussian;
+pub mod likelihood;
+pub mod udwf;
+pub mod verdict;
+pub mod welford;
+
+pub use error::{AnomalyError, Result};
+pub use udwf::register;
+pub use verdict::{Detector, Verdict};

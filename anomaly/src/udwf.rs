@@ -1,0 +1,385 @@
+//! The detectors as DataFusion window functions, one state per partition
+//! (source) fed rows in `ORDER BY` (event-time) order:
+//!
+//! ```sql
+//! gaussian_anomaly(temperature [, p [, warmup]]) OVER (PARTITION BY machine_id ORDER BY ts)
+//! ```
+//!
+//! Each returns `{score, flag, threshold, reason}`; `inter_arrival(ts)`
+//! returns seconds since the source's previous reading. On a stream the
+//! engine runs them in DataFusion's bounded window operator, so state carries
+//! across micro-batches; in batch SQL they give the same values over the
+//! same rows in the same order.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanBuilder, Float64Array, Float64Builder, StringBuilder, StructArray,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
+use datafusion::logical_expr::{
+    PartitionEvaluator, Signature, Volatility, WindowUDF, WindowUDFImpl,
+};
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::prelude::SessionContext;
+
+use crate::cusum::{Cusum, CusumParams};
+use crate::ewma::{EwmaChart, EwmaParams, Statistic};
+use crate::gaussian::{GaussianLimits, GaussianParams};
+use crate::likelihood::{AnomalyLikelihood, LikelihoodParams};
+use crate::verdict::{Detector, Verdict};
+
+/// The detector functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Model {
+    /// `gaussian_anomaly(value [, probability [, warmup]])`
+    Gaussian,
+    /// `ewma_anomaly(value [, half_life [, limit [, warmup]]])`
+    Ewma,
+    /// `ew_variance_anomaly(value [, half_life [, limit [, warmup]]])`
+    EwVariance,
+    /// `cusum_anomaly(value [, slack [, threshold [, warmup]]])`
+    Cusum,
+    /// `anomaly_likelihood(score [, short_window [, long_window [, threshold]]])`
+    Likelihood,
+}
+
+impl Model {
+    /// Every model.
+    pub const ALL: [Model; 5] = [
+        Self::Gaussian,
+        Self::Ewma,
+        Self::EwVariance,
+        Self::Cusum,
+        Self::Likelihood,
+    ];
+
+    /// The SQL name.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            Self::Gaussian => "gaussian_anomaly",
+            Self::Ewma => "ewma_anomaly",
+            Self::EwVariance => "ew_variance_anomaly",
+            Self::Cusum => "cusum_anomaly",
+            Self::Likelihood => "anomaly_likelihood",
+        }
+    }
+
+    /// Names of the parameters after the value, for messages.
+    fn parameters(self) -> &'static [&'static str] {
+        match self {
+            Self::Gaussian => &["probability", "warmup"],
+            Self::Ewma | Self::EwVariance => &["half_life", "limit", "warmup"],
+            Self::Cusum => &["slack", "threshold", "warmup"],
+            Self::Likelihood => &["short_window", "long_window", "threshold"],
+        }
+    }
+
+    /// A fresh detector from the constant parameters (`None`: default).
+    pub fn detector(self, p: &[Option<f64>]) -> crate::Result<Box<dyn Detector>> {
+        let at = |i: usize| p.get(i).copied().flatten();
+        let count = |i: usize, d: u64| at(i).map_or(d, |v| v.max(0.0) as u64);
+        Ok(match self {
+            Self::Gaussian => {
+                let d = GaussianParams::default();
+                Box::new(GaussianLimits::new(GaussianParams {
+                    probability: at(0).unwrap_or(d.probability),
+                    warmup: count(1, d.warmup),
+                })?)
+            }
+            Self::Ewma | Self::EwVariance => {
+                let d = EwmaParams::default();
+                let params = EwmaParams {
+                    half_life: at(0).unwrap_or(d.half_life),
+                    limit: at(1).unwrap_or(d.limit),
+                    warmup: count(2, d.warmup),
+                };
+                let statistic = if self == Self::Ewma {
+                    Statistic::Mean
+                } else {
+                    Statistic::Variance
+                };
+                Box::new(EwmaChart::new(statistic, params)?)
+            }
+            Self::Cusum => {
+                let d = CusumParams::default();
+                Box::new(Cusum::new(CusumParams {
+                    slack: at(0).unwrap_or(d.slack),
+                    threshold: at(1).unwrap_or(d.threshold),
+                    warmup: count(2, d.warmup),
+                })?)
+            }
+            Self::Likelihood => {
+                let d = LikelihoodParams::default();
+                Box::new(AnomalyLikelihood::new(LikelihoodParams {
+                    short_window: count(0, d.short_window as u64) as usize,
+                    long_window: count(1, d.long_window as u64) as usize,
+                    threshold: at(2).unwrap_or(d.threshold),
+                })?)
+            }
+        })
+    }
+}
+
+/// The struct a detector function returns.
+pub fn verdict_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("score", DataType::Float64, true),
+        Field::new("flag", DataType::Boolean, true),
+        Field::new("threshold", DataType::Float64, true),
+        Field::new("reason", DataType::Utf8, true),
+    ])
+}
+
+/// A detector as a window function.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DetectorFunction {
+    model: Model,
+    signature: Signature,
+}
+
+impl WindowUDFImpl for DetectorFunction {
+    fn name(&self) -> &str {
+        self.model.sql_name()
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let most = 1 + self.model.parameters().len();
+        if arg_types.is_empty() || arg_types.len() > most {
+            return Err(DataFusionError::Plan(format!(
+                "{}(value, {}) takes 1 to {most} arguments, got {}",
+                self.name(),
+                self.model.parameters().join(", "),
+                arg_types.len()
+            )));
+        }
+        Ok(vec![DataType::Float64; arg_types.len()])
+    }
+
+    fn partition_evaluator(
+        &self,
+        args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        let params = constant_parameters(self.model, args.input_exprs())?;
+        let detector = self
+            .model
+            .detector(&params)
+            .map_err(|e| DataFusionError::Plan(format!("{}: {e}", self.name())))?;
+        Ok(Box::new(DetectorEvaluator { detector }))
+    }
+
+    fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Struct(verdict_fields()),
+            true,
+        )))
+    }
+}
+
+/// The parameters after the value, which must be constants.
+fn constant_parameters(
+    model: Model,
+    exprs: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>],
+) -> Result<Vec<Option<f64>>> {
+    exprs
+        .iter()
+        .skip(1)
+        .zip(model.parameters())
+        .map(|(expr, name)| {
+            let literal = expr.downcast_ref::<Literal>().ok_or_else(|| {
+                DataFusionError::Plan(format!("{}: {name} must be a constant", model.sql_name()))
+            })?;
+            let value = literal.value().cast_to(&DataType::Float64)?;
+            match value {
+                ScalarValue::Float64(v) => Ok(v),
+                other => Err(DataFusionError::Plan(format!(
+                    "{}: {name} must be a number, got {other}",
+                    model.sql_name()
+                ))),
+            }
+        })
+        .collect()
+}
+
+/// One source's detector.
+#[derive(Debug)]
+struct DetectorEvaluator {
+    detector: Box<dyn Detector>,
+}
+
+fn value_at(values: &[ArrayRef], row: usize) -> Result<Option<f64>> {
+    let array = values
+        .first()
+        .ok_or_else(|| DataFusionError::Internal("detector without input".into()))?;
+    let floats = array
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!("detector input is {}", array.data_type()))
+        })?;
+    Ok(floats.is_valid(row).then(|| floats.value(row)))
+}
+
+impl PartitionEvaluator for DetectorEvaluator {
+    fn is_causal(&self) -> bool {
+        true
+    }
+
+    fn supports_bounded_execution(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
+        let verdict = self.detector.observe(value_at(values, range.start)?);
+        let array = verdicts_to_array(std::iter::once(verdict), 1);
+        Ok(ScalarValue::Struct(Arc::new(array)))
+    }
+
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let verdicts = (0..num_rows)
+            .map(|row| value_at(values, row).map(|v| self.detector.observe(v)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Arc::new(verdicts_to_array(verdicts.into_iter(), num_rows)))
+    }
+}
+
+fn verdicts_to_array(verdicts: impl Iterator<Item = Verdict>, rows: usize) -> StructArray {
+    let mut score = Float64Builder::with_capacity(rows);
+    let mut flag = BooleanBuilder::with_capacity(rows);
+    let mut threshold = Float64Builder::with_capacity(rows);
+    let mut reason = StringBuilder::new();
+    for v in verdicts {
+        score.append_option(v.score);
+        flag.append_option(v.flag);
+        threshold.append_option(v.threshold);
+        reason.append_option(v.reason);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(score.finish()),
+        Arc::new(flag.finish()),
+        Arc::new(threshold.finish()),
+        Arc::new(reason.finish()),
+    ];
+    StructArray::new(verdict_fields(), columns, None)
+}
+
+/// `inter_arrival(ts)`: seconds since the source's previous reading (NULL
+/// for its first), so stalled or bursting sensors can be scored.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct InterArrival {
+    signature: Signature,
+}
+
+impl WindowUDFImpl for InterArrival {
+    fn name(&self) -> &str {
+        "inter_arrival"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [DataType::Timestamp(_, _)] => Ok(arg_types.to_vec()),
+            other => Err(DataFusionError::Plan(format!(
+                "inter_arrival(ts) takes one timestamp, got {other:?}"
+            ))),
+        }
+    }
+
+    fn partition_evaluator(
+        &self,
+        _args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
+        Ok(Box::new(InterArrivalEvaluator { previous: None }))
+    }
+
+    fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Float64,
+            true,
+        )))
+    }
+}
+
+#[derive(Debug)]
+struct InterArrivalEvaluator {
+    previous: Option<f64>,
+}
+
+impl InterArrivalEvaluator {
+    fn next(&mut self, seconds: Option<f64>) -> Option<f64> {
+        let gap = seconds.zip(self.previous).map(|(now, before)| now - before);
+        if seconds.is_some() {
+            self.previous = seconds;
+        }
+        gap
+    }
+}
+
+fn seconds(values: &[ArrayRef]) -> Result<Float64Array> {
+    let array = values
+        .first()
+        .ok_or_else(|| DataFusionError::Internal("inter_arrival without input".into()))?;
+    let micros = cast(
+        array,
+        &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+    )?;
+    let ints = cast(&micros, &DataType::Int64)?;
+    let floats = cast(&ints, &DataType::Float64)?;
+    let floats = floats
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| DataFusionError::Internal("time as float".into()))?;
+    Ok(floats.unary(|us| us / 1e6))
+}
+
+impl PartitionEvaluator for InterArrivalEvaluator {
+    fn is_causal(&self) -> bool {
+        true
+    }
+
+    fn supports_bounded_execution(&self) -> bool {
+        true
+    }
+
+    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
+        let s = seconds(&[values[0].slice(range.start, 1)])?;
+        Ok(ScalarValue::Float64(
+            self.next(s.is_valid(0).then(|| s.value(0))),
+        ))
+    }
+
+    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
+        let s = seconds(values)?;
+        let out: Float64Array = (0..num_rows)
+            .map(|i| self.next(s.is_valid(i).then(|| s.value(i))))
+            .collect();
+        Ok(Arc::new(out))
+    }
+}
+
+/// Registers every model function in `ctx`.
+pub fn register(ctx: &SessionContext) {
+    for model in Model::ALL {
+        ctx.register_udwf(WindowUDF::new_from_impl(DetectorFunction {
+            model,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }));
+    }
+    ctx.register_udwf(WindowUDF::new_from_impl(InterArrival {
+        signature: Signature::user_defined(Volatility::Immutable),
+    }));
+}

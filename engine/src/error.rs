@@ -85,6 +85,14 @@ pub enum EngineError {
         /// Why it was rejected.
         message: String,
     },
+    /// A sink's destination refused or failed (named; never with credentials).
+    #[error("sink {sink}: {message}")]
+    Sink {
+        /// The sink table.
+        sink: String,
+        /// What went wrong, with the server's own message where there is one.
+        message: String,
+    },
     /// Anything else about the engine's own state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -95,7 +103,9 @@ impl EngineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Job { .. } | Self::BadRecord { .. } => ErrorKind::User,
-            Self::Kafka { .. } | Self::Storage { .. } | Self::Io { .. } => ErrorKind::External,
+            Self::Kafka { .. } | Self::Storage { .. } | Self::Io { .. } | Self::Sink { .. } => {
+                ErrorKind::External
+            }
             Self::DataFusion { source, .. } => match source {
                 datafusion::error::DataFusionError::Plan(_)
                 | datafusion::error::DataFusionError::SQL(..) => ErrorKind::User,

@@ -18,7 +18,7 @@ use crate::decode::{self, Decoder, Format};
 use crate::error::{EngineError, Result};
 use crate::plan::{CompiledPipeline, time_column};
 use crate::side_output::SideOutput;
-use crate::sinks::{self, Sink};
+use crate::sinks::{self, Sink, SinkContext};
 use crate::sources::{self, SourceStarter};
 use crate::watermark::WatermarkTracker;
 pub use settings::JobSettings;
@@ -122,10 +122,14 @@ impl Job {
             .iter()
             .map(|t| source_runtime(t, &settings))
             .collect::<Result<Vec<_>>>()?;
+        let dead_letter = SideOutput::new(options.side_outputs.join("dead-letter.jsonl"));
+        let context = SinkContext {
+            dead_letter: dead_letter.clone(),
+        };
         let sinks = plan
             .sinks
             .iter()
-            .map(|t| open_sink(t).map(|s| (t.name.clone(), s)))
+            .map(|t| open_sink(t, &context).map(|s| (t.name.clone(), s)))
             .collect::<Result<Vec<_>>>()?;
         let pipelines = compile_pipelines(&plan, &settings, &ctx)
             .await
@@ -136,7 +140,7 @@ impl Job {
             pipelines,
             sinks,
             settings,
-            dead_letter: SideOutput::new(options.side_outputs.join("dead-letter.jsonl")),
+            dead_letter,
             late: SideOutput::new(options.side_outputs.join("late.jsonl")),
         })
     }
@@ -238,14 +242,18 @@ pub fn validate_table(table: &TableDef) -> Result<()> {
     if sources::sources().contains(&connector.as_str()) {
         source_runtime(table, &JobSettings::default()).map(|_| ())
     } else {
-        open_sink(table).map(|_| ())
+        // Nothing is written while checking: the dead-letter file is never opened.
+        let context = SinkContext {
+            dead_letter: SideOutput::new(PathBuf::from("dead-letter.jsonl")),
+        };
+        open_sink(table, &context).map(|_| ())
     }
 }
 
-fn open_sink(table: &TableDef) -> Result<Box<dyn Sink>> {
+fn open_sink(table: &TableDef, context: &SinkContext) -> Result<Box<dyn Sink>> {
     let mut options = table.options.clone();
     let connector = options.pull_required("connector")?;
-    let sink = sinks::open(&connector, table, &mut options)?;
+    let sink = sinks::open(&connector, table, &mut options, context)?;
     finish_options(options, &connector)?;
     Ok(sink)
 }
@@ -291,6 +299,7 @@ fn connector_options(connector: &str) -> &'static [&'static str] {
             "rolling.max-bytes",
             "rolling.interval",
         ],
+        "influxdb" => crate::sinks::influxdb::OPTIONS,
         _ => &[],
     }
 }

@@ -3,6 +3,7 @@
 //! durable on [`Sink::flush`], which the job calls at the end of each epoch.
 
 pub mod console;
+pub mod influxdb;
 pub mod parquet;
 
 use arrow::array::RecordBatch;
@@ -10,10 +11,18 @@ use async_trait::async_trait;
 use spindle_sql::ddl::{Options, TableDef};
 
 use crate::error::Result;
+use crate::side_output::SideOutput;
 
 /// Names of the sink connectors.
 pub fn sinks() -> &'static [&'static str] {
-    &["parquet", "console"]
+    &["parquet", "influxdb", "console"]
+}
+
+/// What a sink may use besides its table and options.
+#[derive(Debug, Clone)]
+pub struct SinkContext {
+    /// The job's dead-letter output (for rows or lines a destination rejects).
+    pub dead_letter: SideOutput,
 }
 
 /// A destination for rows of one table.
@@ -34,9 +43,17 @@ pub trait Sink: Send + std::fmt::Debug {
 }
 
 /// Builds the sink of `table` from its options (`'connector'` pulled already).
-pub fn open(connector: &str, table: &TableDef, options: &mut Options) -> Result<Box<dyn Sink>> {
+pub fn open(
+    connector: &str,
+    table: &TableDef,
+    options: &mut Options,
+    context: &SinkContext,
+) -> Result<Box<dyn Sink>> {
     match connector {
         "parquet" => Ok(Box::new(parquet::ParquetSink::open(table, options)?)),
+        "influxdb" => Ok(Box::new(influxdb::InfluxDbSink::open(
+            table, options, context,
+        )?)),
         "console" => Ok(Box::new(console::ConsoleSink::open(table, options)?)),
         other => Err(options
             .error_at(

@@ -1,4 +1,4 @@
-# scripts/lib/service.sh — what the service scripts (kafka.sh, s3.sh) share: messages,
+# scripts/lib/service.sh — what the service scripts (kafka.sh, s3.sh, influxdb.sh) share: messages,
 # locks, recognising our own server process, starting it detached and stopping it.
 # Sourced, not run. The caller sets SERVICE_SCRIPT (the name its messages start with).
 # shellcheck shell=bash
@@ -113,4 +113,51 @@ stop_server() {
     log "not running"
   fi
   rm -f "$pid_file"
+}
+
+# wait_ready_or_stop PID SECONDS PID_FN ANSWERS_FN SHOW_LOG_FN PID_FILE WHAT
+# Waits until ANSWERS_FN succeeds. If our server (PID_FN) exits first, or does not answer
+# within SECONDS, shows its log (SHOW_LOG_FN), stops it, removes PID_FILE and dies.
+wait_ready_or_stop() {
+  local pid="$1" secs="$2" alive="$3" answers="$4" show="$5" pid_file="$6" what="$7"
+  local deadline=$((SECONDS + secs))
+  while ((SECONDS < deadline)); do
+    if ! "$alive" >/dev/null; then
+      "$show"
+      rm -f "$pid_file"
+      die "$what (pid $pid) exited during startup"
+    fi
+    "$answers" && return 0
+    sleep 0.1
+  done
+  "$show"
+  log "$what did not answer within ${secs}s; stopping pid $pid"
+  terminate "$pid" 5 "$alive"
+  rm -f "$pid_file"
+  die "start timed out"
+}
+
+# stop_in_dir DIR LOCK_SECONDS WHAT PID_FILE PID_FN STOP_SECONDS [--wipe]
+# The `stop [--wipe]` command of a server whose state lives in DIR (lock file DIR/.lock):
+# stops it (see stop_server); --wipe then deletes DIR.
+stop_in_dir() {
+  local dir="$1" lock_secs="$2" what="$3" pid_file="$4" alive="$5" secs="$6" wipe=0 a
+  shift 6
+  for a in "$@"; do
+    case "$a" in
+      --wipe) wipe=1 ;;
+      *) die "stop: unknown option $a" ;;
+    esac
+  done
+  if [[ ! -d "$dir" ]]; then
+    log "not running"
+    return 0
+  fi
+  lock "$dir/.lock" "$lock_secs"
+  stop_server "$what" "$pid_file" "$alive" "$secs"
+  if ((wipe)); then
+    log "wiping $dir"
+    unlock
+    rm -rf "$dir"
+  fi
 }

@@ -57,3 +57,12 @@ pub fn s3() -> &'static str {
     static ENDPOINT: OnceLock<String> = OnceLock::new();
     ENDPOINT.get_or_init(|| std::env::var("SPINDLE_TEST_S3").unwrap_or_else(|_| start("s3.sh")))
 }
+
+/// The URL of the real InfluxDB 1.x server (`scripts/influxdb.sh`), started
+/// on first use. `SPINDLE_TEST_INFLUXDB` points the tests at another server.
+pub fn influxdb() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        std::env::var("SPINDLE_TEST_INFLUXDB").unwrap_or_else(|_| start("influxdb.sh"))
+    })
+}

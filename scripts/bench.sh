@@ -9,7 +9,10 @@
 # Sections:
 #   simulator   `spindle simulate`: generation on one core (JSON, influx-lp), and producing
 #               to the local Kafka broker vs kafka-producer-perf-test on the same records
-#   (engine, spark, duckdb: to come — add scripts/bench/NAME.sh defining bench_NAME and
+#   engine      `spindle run jobs/factory_features.sql` from the local broker to Parquet: throughput
+#               vs kafka-consumer-perf-test on the same topic, peak memory with 10,000 machines,
+#               latency from window close to durable Parquet on a live stream
+#   (spark, duckdb: to come — add scripts/bench/NAME.sh defining bench_NAME and
 #    append NAME to SECTIONS below)
 #
 # Options:
@@ -30,7 +33,12 @@
 #   BENCH_PARTITIONS     partitions of every fresh topic      (default 8)
 #   BENCH_SPINDLE_PROPS  extra librdkafka properties for spindle, "k=v k=v" (passed as -X)
 #   BENCH_PERF_PROPS     extra producer properties for perf-test, "k=v k=v"
-#   BENCH_SKIP           space-separated parts of a section to skip (simulator: generate produce)
+#   BENCH_ENGINE_COUNT   readings in each engine topic        (default 2000000)
+#   BENCH_ENGINE_LIVE_SECONDS  length of each live (latency) run (default 90)
+#   BENCH_ENGINE_ROLL    the live job's Parquet rolling.interval (default 10s)
+#   BENCH_ENGINE_FLUSH   the live job's spindle.sink.flush_interval (default 1s)
+#   BENCH_SKIP           space-separated parts of a section to skip (simulator: generate produce;
+#                        engine: throughput latency)
 #   BENCH_QUIET_PCT      a measured run first waits until the CPUs are at most this % busy (10)
 #   BENCH_QUIET_TIMEOUT  ... for at most this many seconds (60; 0 = never wait)
 #   BENCH_FROM_RUN       render the sections again from the figures of an earlier run (a folder
@@ -50,9 +58,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 source "$BENCH_ROOT/scripts/bench/lib.sh"
 
 # The order of `all`.
-SECTIONS=(simulator)
+SECTIONS=(simulator engine)
 
-usage() { sed -n '2,41p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,49p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 BENCH_ROUNDS=5
 BENCH_DOCS="$BENCH_ROOT/docs/BENCHMARKS.md"

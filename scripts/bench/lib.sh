@@ -218,6 +218,28 @@ topic_delete() {
   kafka_tool topics --bootstrap-server "$KAFKA_ADDR" --delete --topic "$1" >/dev/null 2>&1 || true
 }
 
+# ---------------------------------------------------------------------------- sections
+
+# section_data NAME: sets SECTION_DATA to the folder of section NAME's figures: this run's, or
+# with BENCH_FROM_RUN an earlier run's, whose saved settings (NAME/meta.env, `declare -p`
+# output) are then loaded as globals.
+section_data() {
+  if [[ -n "${BENCH_FROM_RUN:-}" ]]; then
+    SECTION_DATA="$BENCH_FROM_RUN/$1"
+    [[ -f "$SECTION_DATA/meta.env" ]] || die "no $SECTION_DATA/meta.env"
+    # shellcheck source=/dev/null
+    source <(sed 's/^declare -/declare -g -/' "$SECTION_DATA/meta.env")
+  else
+    SECTION_DATA="$BENCH_RUN_DIR/$1"
+  fi
+}
+
+# section_notes NAME: prints the hand-written notes of section NAME (scripts/bench/NAME-notes.md), if any.
+section_notes() {
+  local f="$BENCH_ROOT/scripts/bench/$1-notes.md"
+  if [[ -f "$f" ]]; then cat "$f"; echo; fi
+}
+
 # ---------------------------------------------------------------------------- docs
 
 # Writes the header of docs/BENCHMARKS.md if the file does not exist yet.

@@ -95,6 +95,7 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
     let mut builder = BatchBuilder::new(cx.limits);
     let mut tracker = Progress::default();
     let mut assigned: Vec<i32> = Vec::new();
+    let mut generation = consumer.context().generation();
     while !cx.stopped() {
         commit(
             &consumer,
@@ -122,9 +123,9 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
             }
             None => {}
         }
-        let now_assigned = assignment(&consumer);
-        if now_assigned != assigned {
-            assigned = now_assigned;
+        if consumer.context().generation() != generation {
+            generation = consumer.context().generation();
+            assigned = consumer.context().assigned();
             if !cx.send(SourceEvent::Assigned(assigned.clone())) {
                 break;
             }
@@ -133,7 +134,9 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
             if !cx.send(SourceEvent::Batch(builder.take())) {
                 break;
             }
-        } else if builder.is_empty() && tracker.due_for_check() {
+        } else if builder.is_empty() && tracker.quiet() && tracker.due_for_check() {
+            // Only when records stopped coming: the check is a broker round
+            // trip per partition.
             tracker.checked();
             if caught_up(&consumer, &config.topic, &assigned, &tracker)
                 && !cx.send(SourceEvent::CaughtUp)
@@ -169,15 +172,6 @@ fn commit(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)], mode: Commit
     }
 }
 
-fn assignment(consumer: &Consumer) -> Vec<i32> {
-    let mut partitions: Vec<i32> = consumer
-        .assignment()
-        .map(|tpl| tpl.elements().iter().map(|e| e.partition()).collect())
-        .unwrap_or_default();
-    partitions.sort_unstable();
-    partitions
-}
-
 /// Whether every assigned partition has been read to its high watermark.
 fn caught_up(consumer: &Consumer, topic: &str, assigned: &[i32], tracker: &Progress) -> bool {
     if assigned.is_empty() {
@@ -187,7 +181,7 @@ fn caught_up(consumer: &Consumer, topic: &str, assigned: &[i32], tracker: &Progr
     // group already at the end) is where it started.
     let position = |p: i32| consumer.context().start_offset(p);
     assigned.iter().all(|&p| {
-        match consumer.fetch_watermarks(topic, p, Timeout::After(Duration::from_secs(5))) {
+        match consumer.fetch_watermarks(topic, p, Timeout::After(Duration::from_secs(2))) {
             Ok((low, high)) => {
                 high <= low
                     || tracker
@@ -218,10 +212,10 @@ impl Progress {
         self.next.get(&partition).copied()
     }
 
-    /// No record for a moment: hand over what we have.
+    /// No record for a moment (or none yet): hand over what we have.
     fn quiet(&self) -> bool {
         self.last_data
-            .is_some_and(|t| t.elapsed() >= Duration::from_millis(20))
+            .is_none_or(|t| t.elapsed() >= Duration::from_millis(20))
     }
 
     /// Watermark look-ups cost a round trip: at most one per second.

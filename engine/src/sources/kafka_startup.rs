@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::client::ClientContext;
@@ -64,6 +65,11 @@ pub struct StartupContext {
     mode: StartupMode,
     started: Mutex<BTreeSet<(String, i32)>>,
     starts: Mutex<BTreeMap<i32, i64>>,
+    assigned: Mutex<BTreeSet<i32>>,
+    /// Bumped on every change of `assigned`: the poll loop checks it per
+    /// record without asking librdkafka (whose `assignment()` is a round
+    /// trip to its main thread).
+    generation: AtomicU64,
 }
 
 impl StartupContext {
@@ -73,7 +79,38 @@ impl StartupContext {
             mode,
             started: Mutex::new(BTreeSet::new()),
             starts: Mutex::new(BTreeMap::new()),
+            assigned: Mutex::new(BTreeSet::new()),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Changes whenever the assignment changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The partitions assigned now, sorted.
+    pub fn assigned(&self) -> Vec<i32> {
+        self.assigned
+            .lock()
+            .map(|a| a.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    fn track(&self, tpl: &TopicPartitionList, assign: bool, all: bool) {
+        if let Ok(mut assigned) = self.assigned.lock() {
+            if all {
+                assigned.clear();
+            }
+            for e in tpl.elements() {
+                if assign {
+                    assigned.insert(e.partition());
+                } else {
+                    assigned.remove(&e.partition());
+                }
+            }
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The offset `partition` started reading at in its latest assignment.
@@ -156,6 +193,7 @@ impl ConsumerContext for StartupContext {
         let result: KafkaResult<()> = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.apply_startup(consumer, tpl);
+                self.track(tpl, true, !cooperative);
                 if cooperative {
                     consumer.incremental_assign(tpl)
                 } else {
@@ -163,11 +201,16 @@ impl ConsumerContext for StartupContext {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if cooperative => {
+                self.track(tpl, false, false);
                 consumer.incremental_unassign(tpl)
             }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => consumer.unassign(),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.track(&TopicPartitionList::new(), false, true);
+                consumer.unassign()
+            }
             other => {
                 tracing::error!(?other, "kafka rebalance error");
+                self.track(&TopicPartitionList::new(), false, true);
                 consumer.unassign()
             }
         };

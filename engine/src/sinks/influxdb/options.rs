@@ -331,11 +331,30 @@ fn layout(
     Ok(layout)
 }
 
+/// Column names in a comma-separated list; a name holding commas is
+/// written in double quotes (`a,"b,c"`, `""` for a quote inside).
 fn names(list: Option<String>) -> impl Iterator<Item = String> {
-    list.unwrap_or_default()
-        .split(',')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+    let list = list.unwrap_or_default();
+    let mut names = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = list.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => names.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    names.push(current);
+    names
+        .into_iter()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
         .collect::<Vec<_>>()
         .into_iter()
 }
@@ -409,5 +428,21 @@ fn time_column(
                 schema.field(i).name()
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names;
+
+    #[test]
+    fn column_lists_split_on_commas_outside_quotes() {
+        let list = |text: &str| names(Some(text.to_string())).collect::<Vec<_>>();
+        assert_eq!(list("a, b ,c"), ["a", "b", "c"]);
+        assert_eq!(
+            list(r#"machine id,"line,a=b c","say ""hi""""#),
+            ["machine id", "line,a=b c", r#"say "hi""#]
+        );
+        assert!(list("").is_empty());
     }
 }

@@ -147,8 +147,10 @@ build_spindle() {
   else
     SPINDLE_SOURCE="working tree at commit $(git_commit)"
   fi
-  log "building spindle (cargo build --release -p spindle-engine --bin spindle) in $src ..."
-  (cd "$src" && cargo build --release -p spindle-engine --bin spindle) >&2 \
+  # --workspace, never -p: `-p spindle-engine` unifies features differently from the
+  # workspace builds sharing this target folder and rebuilds DataFusion and its dependencies.
+  log "building spindle (cargo build --release --workspace --bin spindle) in $src ..."
+  (cd "$src" && cargo build --release --workspace --bin spindle) >&2 \
     || die "cargo build failed (BENCH_REV=HEAD builds the last commit instead of the working tree)"
   SPINDLE="$CARGO_TARGET_DIR/release/spindle"
   [[ -x "$SPINDLE" ]] || die "no binary at $SPINDLE"

@@ -16,7 +16,7 @@ pub struct CusumParams {
     pub slack: f64,
     /// Decision interval h, in σ (default 10).
     pub threshold: f64,
-    /// Readings before a source is scored (default 30).
+    /// Readings in the baseline (default 300).
     pub warmup: u64,
 }
 
@@ -25,7 +25,7 @@ impl Default for CusumParams {
         Self {
             slack: 0.5,
             threshold: 10.0,
-            warmup: 30,
+            warmup: 300,
         }
     }
 }

@@ -30,7 +30,7 @@ pub struct EwmaParams {
     pub half_life: f64,
     /// Score above which a reading is flagged (default 4).
     pub limit: f64,
-    /// Readings before a source is scored (default 30).
+    /// Readings in the baseline (default 300).
     pub warmup: u64,
 }
 
@@ -39,7 +39,7 @@ impl Default for EwmaParams {
         Self {
             half_life: 10.0,
             limit: 4.0,
-            warmup: 30,
+            warmup: 300,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::{AnomalyError, Result};
 pub struct GaussianParams {
     /// Probability mass inside the limits (default 0.999999).
     pub probability: f64,
-    /// Readings before a source is scored (default 30).
+    /// Readings before a source is scored (default 100).
     pub warmup: u64,
 }
 
@@ -23,7 +23,7 @@ impl Default for GaussianParams {
     fn default() -> Self {
         Self {
             probability: 0.999_999,
-            warmup: 30,
+            warmup: 100,
         }
     }
 }

@@ -15,11 +15,13 @@
 //! Maths, parameters and defaults: `docs/models.md`.
 
 pub mod baseline;
+pub mod catalogue;
 pub mod cusum;
 mod error;
 pub mod ewma;
 pub mod gaussian;
 pub mod likelihood;
+pub mod quality;
 pub mod udwf;
 pub mod verdict;
 pub mod welford;

@@ -24,6 +24,8 @@ enum Command {
     Demo(cli::demo::DemoArgs),
     /// SQL over the Parquet history.
     Query(cli::query::QueryArgs),
+    /// Measure anomaly detectors against labelled readings.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +36,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cli::run::execute(args),
         Command::Demo(args) => cli::demo::execute(args),
         Command::Query(args) => cli::query::execute(args),
+        Command::Eval(args) => cli::eval::execute(args),
     };
     match result {
         Ok(code) => code,

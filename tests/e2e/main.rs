@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod engine_oracle;
+mod eval_cli;
 mod influxdb_sink;
 mod kafka_offsets;
 mod oracle;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod demo;
+pub(crate) mod eval;
 pub(crate) mod query;
 pub(crate) mod run;
 pub(crate) mod simulate;

@@ -1,9 +1,15 @@
 //! `spindle simulate` into the real Kafka broker, read back and reconciled.
 
 use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Message, Timestamp};
+use rdkafka::{Offset, TopicPartitionList};
 use spindle_tests::kafka::{partition_for, read_all};
-use spindle_tests::services::{kafka, unique};
+use spindle_tests::services::{kafka, repo_root, unique};
 use spindle_tests::spindle::{run, stderr, summary_field};
 
 const READINGS: u64 = 1_000_000;
@@ -124,4 +130,92 @@ fn undeliverable_readings_are_counted_and_fail_the_run() {
     assert!(failed > 0, "{}", stderr(&output));
     assert_eq!(failed + delivered, 20_000, "every reading is accounted for");
     assert!(stderr(&output).contains("were not delivered"));
+}
+
+/// The topic's non-default configs, from Kafka's own `kafka-configs --describe`.
+fn topic_configs(topic: &str) -> String {
+    let output = Command::new("bash")
+        .arg(repo_root().join("scripts/kafka.sh"))
+        .args(["tool", "configs", "--bootstrap-server", kafka()])
+        .args([
+            "--describe",
+            "--entity-type",
+            "topics",
+            "--entity-name",
+            topic,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "kafka-configs: {text}");
+    text
+}
+
+/// The Kafka timestamp of the first record of partition 0.
+fn first_timestamp(topic: &str) -> Timestamp {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka())
+        .set("group.id", unique("ts-reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut assignment = TopicPartitionList::new();
+    assignment
+        .add_partition_offset(topic, 0, Offset::Beginning)
+        .unwrap();
+    consumer.assign(&assignment).expect("assign");
+    for _ in 0..60 {
+        if let Some(message) = consumer.poll(Duration::from_millis(500)) {
+            return message.expect("record").timestamp();
+        }
+    }
+    panic!("no record in {topic} partition 0");
+}
+
+/// Simulated time is 2026-01-01 by default (or far ahead, as here): under the
+/// broker's default `CreateTime` its retention would delete the topic's
+/// records within minutes, and Kafka 4 refuses records stamped more than an
+/// hour ahead. A topic the simulator creates takes the broker's append time.
+#[test]
+fn a_created_topic_stamps_records_with_the_append_time() {
+    let brokers = kafka();
+    let topic = unique("sim-append-time");
+    let before = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let output = run([
+        "simulate",
+        "--brokers",
+        brokers,
+        "--topic",
+        &topic,
+        "--partitions",
+        "1",
+        "--count",
+        "1000",
+        "--start",
+        "2099-01-01T00:00:00Z",
+        "--quiet",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(summary_field(&output, "delivered"), Some(1000));
+    let configs = topic_configs(&topic);
+    assert!(
+        configs.contains("message.timestamp.type=LogAppendTime"),
+        "topic configs: {configs}"
+    );
+    let after = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    match first_timestamp(&topic) {
+        Timestamp::LogAppendTime(ms) => assert!(
+            (before.as_millis() as i64 - 5_000..=after.as_millis() as i64 + 5_000).contains(&ms),
+            "append time {ms} outside the run ({before:?} … {after:?})"
+        ),
+        other => panic!("expected a LogAppendTime timestamp, got {other:?}"),
+    }
+    let records = read_all(brokers, &topic);
+    let json: serde_json::Value = serde_json::from_slice(&records[0].payload).unwrap();
+    assert!(
+        json["ts"]
+            .as_str()
+            .is_some_and(|ts| ts.starts_with("2099-01-01")),
+        "the event time stays in the payload: {json}"
+    );
 }

@@ -166,7 +166,13 @@ impl Output for KafkaOutput {
     }
 }
 
-/// Creates `topic` with `partitions` partitions unless it exists; returns the
+/// The topic config that decides which time a record's Kafka timestamp is.
+const TIMESTAMP_TYPE: &str = "message.timestamp.type";
+/// Its value for topics the simulator creates: the broker's append time.
+const LOG_APPEND_TIME: &str = "LogAppendTime";
+
+/// Creates `topic` with `partitions` partitions and broker-side timestamps
+/// (`message.timestamp.type=LogAppendTime`) unless it exists; returns the
 /// topic's partition count.
 pub fn ensure_topic(options: &KafkaOptions) -> Result<i32> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -184,11 +190,24 @@ pub fn ensure_topic(options: &KafkaOptions) -> Result<i32> {
     if let Some(existing) = partition_count(&admin, &options.topic)? {
         return Ok(existing);
     }
+    // Records carry simulated time (by default starting 2026-01-01, or a replay's
+    // recorded time), usually far in the past. Under the broker's default
+    // `CreateTime`, retention (7 days by default) and Kafka 4's
+    // `message.timestamp.before/after.max.ms` checks judge records by that time:
+    // the broker would delete a freshly filled topic at its next retention check
+    // (minutes), or refuse readings stamped too far ahead. `LogAppendTime` makes
+    // the broker stamp each record when it appends it, so the topic keeps the
+    // broker's usual retention, counted from when the data was written; the
+    // event time stays in the payload, where Spindle reads it. (`retention.ms=-1`
+    // would keep the event time as the record timestamp too, but would keep
+    // every topic forever and still fail on future timestamps.) Topics that
+    // exist already are left as they are.
     let topic = NewTopic::new(
         &options.topic,
         options.partitions,
         TopicReplication::Fixed(1),
-    );
+    )
+    .set(TIMESTAMP_TYPE, LOG_APPEND_TIME);
     let admin_options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     let results = runtime
         .block_on(admin.create_topics([&topic], &admin_options))

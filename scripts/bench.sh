@@ -36,7 +36,7 @@
 #   BENCH_ENGINE_COUNT   readings in each engine topic        (default 2000000)
 #   BENCH_ENGINE_LIVE_SECONDS  length of each live (latency) run (default 90)
 #   BENCH_ENGINE_ROLL    the live job's Parquet rolling.interval (default 10s)
-#   BENCH_ENGINE_FLUSH   the live job's spindle.sink.flush_interval (default 1s)
+#   BENCH_ENGINE_FLUSH   the live job's spindle.sink.flush_interval values, each run per round (default "1s 100ms")
 #   BENCH_SKIP           space-separated parts of a section to skip (simulator: generate produce;
 #                        engine: throughput latency)
 #   BENCH_QUIET_PCT      a measured run first waits until the CPUs are at most this % busy (10)

@@ -292,7 +292,7 @@ The job is the shipped one with two settings made explicit: the Parquet sink's
 \`rolling.interval\` (default 60s, here **$ENG_ROLL**: a file is committed — its multipart upload
 completed, making it visible — once it has been open that long) and \`spindle.sink.flush_interval\`
 (how often the run loop asks sinks to roll due files; each round runs each of **$ENG_FLUSH** once, the
-order rotating — 1s is the default).
+order rotating — the default is 100ms since the benchmark of 2026-11-23, 1s before).
 
 \`\`\`sh
 spindle simulate --realtime --duration $((ENG_LIVE_SECONDS + 60))s --machines $ENG_MACHINES --interval 1s --brokers $KAFKA_ADDR \\

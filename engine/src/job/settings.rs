@@ -16,7 +16,10 @@ pub struct JobSettings {
     /// longer holds the watermark back (default 10s; a source's
     /// `'watermark.idle-timeout'` overrides it).
     pub idle_timeout: Duration,
-    /// `spindle.sink.flush_interval`: how often sinks roll due files (default 1s).
+    /// `spindle.sink.flush_interval`: how often sinks roll due files (default
+    /// 100ms: a Parquet file is durable at most this long after its
+    /// `rolling.interval`; at 1s the p99 from window close to durable was
+    /// 570 ms over the trigger, at 100ms 154 ms; see docs/BENCHMARKS.md).
     pub flush_interval: Duration,
     /// `spindle.source.commit_interval`: how often sinks make everything
     /// durable and sources commit the offsets of what is done (default 30s).
@@ -28,7 +31,7 @@ impl Default for JobSettings {
         Self {
             allowed_lateness: Duration::ZERO,
             idle_timeout: super::DEFAULT_IDLE_TIMEOUT,
-            flush_interval: Duration::from_secs(1),
+            flush_interval: Duration::from_millis(100),
             commit_interval: Duration::from_secs(30),
         }
     }

@@ -3,8 +3,13 @@
 //! durable on [`Sink::flush`], which the job calls at the end of each epoch.
 
 pub mod console;
+mod http;
 pub mod influxdb;
+mod options;
 pub mod parquet;
+mod retry;
+#[cfg(test)]
+mod test_http;
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;

@@ -11,6 +11,9 @@ use super::encode::{FieldKind, Layout, Measurement};
 use super::request::{Api, Precision, Target, Token, token_is_sendable};
 use super::retry::RetryPolicy;
 use crate::error::{EngineError, Result};
+use crate::sinks::options::{
+    option_error, parse_http_url, pull_bool, pull_positive, pull_retry_policy,
+};
 
 /// Every option the sink reads (for "did you mean" hints).
 pub const OPTIONS: &[&str] = &[
@@ -116,18 +119,7 @@ pub(crate) fn parse(table: &TableDef, options: &mut Options) -> Result<Settings>
             .pull_duration("batch.interval")?
             .unwrap_or(Duration::from_secs(1)),
     };
-    let defaults = RetryPolicy::default();
-    let retry = RetryPolicy {
-        initial_delay: options
-            .pull_duration("retry.initial-delay")?
-            .unwrap_or(defaults.initial_delay),
-        max_delay: options
-            .pull_duration("retry.max-delay")?
-            .unwrap_or(defaults.max_delay),
-        max_time: options
-            .pull_duration("retry.max-time")?
-            .unwrap_or(defaults.max_time),
-    };
+    let retry = pull_retry_policy(options)?;
     Ok(Settings {
         target,
         layout,
@@ -141,18 +133,9 @@ pub(crate) fn parse(table: &TableDef, options: &mut Options) -> Result<Settings>
     })
 }
 
-fn option_error(options: &Options, key: &str, message: &str) -> EngineError {
-    options
-        .error_at(key, message, options.table_location())
-        .into()
-}
-
 fn parse_url(text: &str) -> std::result::Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{text:?} is not an http:// or https:// URL"));
-    }
-    if url.query().is_some() || !url.username().is_empty() || url.password().is_some() {
+    let url = parse_http_url(text)?;
+    if url.query().is_some() {
         return Err("give the server URL without query or credentials (see 'token.env')".into());
     }
     Ok(url)
@@ -172,24 +155,6 @@ fn database(options: &mut Options) -> Result<String> {
             "database",
             "required but missing (or 'bucket' for api v2)",
         )),
-    }
-}
-
-fn pull_bool(options: &mut Options, key: &str, default: bool) -> Result<bool> {
-    Ok(options
-        .pull_parsed(key, |v| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(format!("{other:?} is not true or false")),
-        })?
-        .unwrap_or(default))
-}
-
-fn pull_positive(options: &mut Options, key: &str, default: usize) -> Result<usize> {
-    match options.pull_u64(key)? {
-        Some(0) => Err(option_error(options, key, "must be at least 1")),
-        Some(n) => Ok(n as usize),
-        None => Ok(default),
     }
 }
 

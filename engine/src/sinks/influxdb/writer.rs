@@ -5,10 +5,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
-use tokio::task::JoinSet;
 use url::Url;
 
 use super::lines::Lines;
@@ -18,6 +17,7 @@ use super::request::Target;
 use super::retry::{Jitter, RetryPolicy, Verdict, parse_retry_after, verdict};
 use crate::error::{EngineError, Result};
 use crate::side_output::{Rejected, SideOutput};
+use crate::sinks::http::{self, InFlight, error_chain};
 
 /// Counters of one sink's requests.
 #[derive(Debug, Default)]
@@ -54,21 +54,13 @@ struct Shared {
 #[derive(Debug)]
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    in_flight: JoinSet<Result<()>>,
-    max_in_flight: usize,
+    in_flight: InFlight,
 }
 
 impl Writer {
     /// A writer for `settings`; no connection is made until the first batch.
     pub(crate) fn new(sink: &str, settings: &Settings, dead_letter: SideOutput) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-            .build()
-            .map_err(|e| EngineError::Sink {
-                sink: sink.to_string(),
-                message: format!("creating the HTTP client: {e}"),
-            })?;
+        let client = http::client(sink, settings.timeout)?;
         Ok(Self {
             shared: Arc::new(Shared {
                 sink: sink.to_string(),
@@ -81,8 +73,7 @@ impl Writer {
                 dead_letter,
                 counters: Arc::new(Counters::default()),
             }),
-            in_flight: JoinSet::new(),
-            max_in_flight: settings.max_in_flight,
+            in_flight: InFlight::new(sink, settings.max_in_flight),
         })
     }
 
@@ -94,34 +85,15 @@ impl Writer {
     /// Starts sending `lines`, first waiting while `'max-in-flight'`
     /// requests are under way; fails with the first failed batch.
     pub(crate) async fn submit(&mut self, lines: Lines) -> Result<()> {
-        while let Some(done) = self.in_flight.try_join_next() {
-            finished(done)?;
-        }
-        while self.in_flight.len() >= self.max_in_flight {
-            if let Some(done) = self.in_flight.join_next().await {
-                finished(done)?;
-            }
-        }
-        self.in_flight.spawn(send(Arc::clone(&self.shared), lines));
-        Ok(())
+        self.in_flight
+            .start(send(Arc::clone(&self.shared), lines))
+            .await
     }
 
     /// Waits for every batch under way; the first failure, if any.
     pub(crate) async fn drain(&mut self) -> Result<()> {
-        let mut result = Ok(());
-        while let Some(done) = self.in_flight.join_next().await {
-            if let Err(e) = finished(done)
-                && result.is_ok()
-            {
-                result = Err(e);
-            }
-        }
-        result
+        self.in_flight.drain().await
     }
-}
-
-fn finished(done: std::result::Result<Result<()>, tokio::task::JoinError>) -> Result<()> {
-    done.map_err(|e| EngineError::Internal(format!("influxdb request task: {e}")))?
 }
 
 /// Sends one batch to the end: written, split, or refused lines
@@ -295,16 +267,4 @@ impl Shared {
             refusal::message(body)
         ))
     }
-}
-
-/// An error and its causes on one line (reqwest's own message is terse).
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

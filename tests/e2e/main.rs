@@ -8,6 +8,7 @@ mod engine_oracle;
 mod eval_cli;
 mod influxdb_sink;
 mod kafka_offsets;
+mod kafka_sink;
 mod oracle;
 mod over_oracle;
 mod parquet_files;

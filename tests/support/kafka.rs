@@ -100,11 +100,10 @@ fn end_offsets(
     }
 }
 
-/// Produces `records` (key, payload) to a new topic with `partitions`
-/// partitions, keyed with Kafka's default partitioner; waits for every ack.
-pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, Vec<u8>)]) {
+/// Creates `topic` with `partitions` partitions and the topic-level
+/// `config` (e.g. `max.message.bytes`).
+pub fn create_topic(brokers: &str, topic: &str, partitions: i32, config: &[(&str, &str)]) {
     use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
     let admin: AdminClient<rdkafka::client::DefaultClientContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .create()
@@ -113,7 +112,10 @@ pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, 
         .enable_all()
         .build()
         .expect("runtime");
-    let topic_spec = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut topic_spec = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for (key, value) in config {
+        topic_spec = topic_spec.set(key, value);
+    }
     let results = std::thread::scope(|s| {
         s.spawn(|| runtime.block_on(admin.create_topics([&topic_spec], &AdminOptions::new())))
             .join()
@@ -122,6 +124,13 @@ pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, 
     results.expect("create topic").into_iter().for_each(|r| {
         r.expect("topic created");
     });
+}
+
+/// Produces `records` (key, payload) to a new topic with `partitions`
+/// partitions, keyed with Kafka's default partitioner; waits for every ack.
+pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, Vec<u8>)]) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    create_topic(brokers, topic, partitions, &[]);
     let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("partitioner", "murmur2_random")

@@ -254,7 +254,10 @@ fn open_sink(table: &TableDef, context: &SinkContext) -> Result<Box<dyn Sink>> {
     let mut options = table.options.clone();
     let connector = options.pull_required("connector")?;
     let sink = sinks::open(&connector, table, &mut options, context)?;
-    finish_options(options, &connector)?;
+    match sinks::options(&connector) {
+        Some(known) => options.finish(known)?,
+        None => finish_options(options, &connector)?,
+    }
     Ok(sink)
 }
 

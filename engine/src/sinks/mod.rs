@@ -5,6 +5,8 @@
 pub mod console;
 mod http;
 pub mod influxdb;
+mod json;
+pub mod kafka;
 mod options;
 pub mod parquet;
 mod retry;
@@ -20,7 +22,16 @@ use crate::side_output::SideOutput;
 
 /// Names of the sink connectors.
 pub fn sinks() -> &'static [&'static str] {
-    &["parquet", "influxdb", "console"]
+    &["parquet", "influxdb", "kafka", "console"]
+}
+
+/// The options of a sink connector that has its own list (for "did you
+/// mean" hints; the others share the job's list).
+pub fn options(connector: &str) -> Option<&'static [&'static str]> {
+    match connector {
+        "kafka" => Some(kafka::OPTIONS),
+        _ => None,
+    }
 }
 
 /// What a sink may use besides its table and options.
@@ -59,6 +70,7 @@ pub fn open(
         "influxdb" => Ok(Box::new(influxdb::InfluxDbSink::open(
             table, options, context,
         )?)),
+        "kafka" => Ok(Box::new(kafka::KafkaSink::open(table, options)?)),
         "console" => Ok(Box::new(console::ConsoleSink::open(table, options)?)),
         other => Err(options
             .error_at(

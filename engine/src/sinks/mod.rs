@@ -12,6 +12,7 @@ pub mod parquet;
 mod retry;
 #[cfg(test)]
 mod test_http;
+pub mod webhook;
 
 use arrow::array::RecordBatch;
 use async_trait::async_trait;
@@ -22,7 +23,7 @@ use crate::side_output::SideOutput;
 
 /// Names of the sink connectors.
 pub fn sinks() -> &'static [&'static str] {
-    &["parquet", "influxdb", "kafka", "console"]
+    &["parquet", "influxdb", "kafka", "webhook", "console"]
 }
 
 /// The options of a sink connector that has its own list (for "did you
@@ -30,6 +31,7 @@ pub fn sinks() -> &'static [&'static str] {
 pub fn options(connector: &str) -> Option<&'static [&'static str]> {
     match connector {
         "kafka" => Some(kafka::OPTIONS),
+        "webhook" => Some(webhook::OPTIONS),
         _ => None,
     }
 }
@@ -71,6 +73,9 @@ pub fn open(
             table, options, context,
         )?)),
         "kafka" => Ok(Box::new(kafka::KafkaSink::open(table, options)?)),
+        "webhook" => Ok(Box::new(webhook::WebhookSink::open(
+            table, options, context,
+        )?)),
         "console" => Ok(Box::new(console::ConsoleSink::open(table, options)?)),
         other => Err(options
             .error_at(

@@ -17,3 +17,4 @@ mod parquet_rolling;
 mod parquet_s3;
 mod simulator_cli;
 mod simulator_kafka;
+mod webhook_sink;

@@ -14,7 +14,7 @@ pub struct CatalogueEntry {
 }
 
 /// Every detector `spindle eval` knows, default parameters.
-pub const CATALOGUE: [CatalogueEntry; 6] = [
+pub const CATALOGUE: [CatalogueEntry; 7] = [
     CatalogueEntry {
         name: "gaussian",
         per_sensor: "gaussian_anomaly({})",
@@ -28,6 +28,11 @@ pub const CATALOGUE: [CatalogueEntry; 6] = [
     CatalogueEntry {
         name: "ew_variance",
         per_sensor: "ew_variance_anomaly({})",
+        likelihood: false,
+    },
+    CatalogueEntry {
+        name: "flatline",
+        per_sensor: "flatline_anomaly({})",
         likelihood: false,
     },
     CatalogueEntry {

@@ -1,5 +1,5 @@
-//! Two-sided tabular CUSUM (Page 1954) on standardised readings
-//! zₜ = (xₜ − μ₀)/σ₀ against the source's in-control baseline:
+//! Two-sided tabular CUSUM (Page 1954) on the source's standardised
+//! prediction errors zₜ (see [`crate::baseline`]):
 //! S⁺ₜ = max(0, S⁺ₜ₋₁ + zₜ − k), S⁻ₜ = max(0, S⁻ₜ₋₁ − zₜ − k); score =
 //! max(S⁺, S⁻), flagged above h, after which both sums restart. `k` (slack,
 //! default 0.5σ) is half the shift to detect; `h` (default 10σ) trades
@@ -62,24 +62,20 @@ impl Detector for Cusum {
         let Some(x) = finite(value) else {
             return Verdict::missing(value);
         };
-        let Some((mean, sd)) = self.baseline.ready() else {
-            self.baseline.learn(x);
+        let Some(z) = self.baseline.residual(x) else {
             let (seen, needed) = self.baseline.progress();
             return Verdict::warming_up(seen - 1, needed);
         };
-        let z = (x - mean) / sd;
         self.upper = (self.upper + z - self.params.slack).max(0.0);
         self.lower = (self.lower - z - self.params.slack).max(0.0);
         let (upper, lower) = (self.upper, self.lower);
         let verdict = Verdict::scored(upper.max(lower), self.params.threshold, || {
             let side = if upper >= lower { "above" } else { "below" };
-            format!("cumulative shift {side} the baseline mean {mean:.6}")
+            format!("cumulative shift {side} the expected value")
         });
         if verdict.flag == Some(true) {
             self.upper = 0.0;
             self.lower = 0.0;
-        } else {
-            self.baseline.learn(x);
         }
         verdict
     }
@@ -91,29 +87,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sums_by_hand_and_restart_after_an_alarm() {
+    fn sums_the_errors_and_restarts_after_an_alarm() {
         let params = CusumParams {
             slack: 0.5,
             threshold: 3.0,
             warmup: 4,
         };
         let mut c = Cusum::new(params).unwrap();
+        let mut b = Baseline::new(4);
         for x in [9.0, 11.0, 9.0, 11.0] {
             c.observe(Some(x));
+            b.residual(x);
         }
-        let sd = (4.0f64 / 3.0).sqrt();
-        // z = 2/sd = 1.732 → S⁺ = 1.232
-        let first = c.observe(Some(12.0)).score.unwrap();
-        assert!((first - (2.0 / sd - 0.5)).abs() < 1e-12);
-        // The baseline is frozen after the warm-up.
-        let second = c.observe(Some(12.0));
-        assert!((second.score.unwrap() - 2.0 * first).abs() < 1e-9);
-        let third = c.observe(Some(14.0));
-        assert_eq!(third.flag, Some(true));
-        assert!(third.reason.unwrap().contains("above"));
-        assert!(
-            c.observe(Some(10.0)).score.unwrap() < 1e-9,
-            "sums restart after an alarm"
-        );
+        let mut upper = 0.0f64;
+        let mut lower = 0.0f64;
+        let mut alarmed = false;
+        for x in [12.0, 13.0, 14.0, 15.0, 16.0] {
+            let e = b.residual(x).unwrap();
+            upper = (upper + e - 0.5).max(0.0);
+            lower = (lower - e - 0.5).max(0.0);
+            let v = c.observe(Some(x));
+            assert!((v.score.unwrap() - upper.max(lower)).abs() < 1e-9, "{v:?}");
+            if v.flag == Some(true) {
+                alarmed = true;
+                upper = 0.0;
+                lower = 0.0;
+            }
+        }
+        assert!(alarmed, "a rising series alarms");
     }
 }

@@ -10,6 +10,7 @@
 //! | [`ewma`] | EWMA and EW-variance control charts | `ewma_anomaly`, `ew_variance_anomaly` |
 //! | [`cusum`] | two-sided tabular CUSUM | `cusum_anomaly` |
 //! | [`likelihood`] | Numenta's anomaly likelihood over any score | `anomaly_likelihood` |
+//! | [`flatline`] | a stuck probe repeating one value | `flatline_anomaly` |
 //! | [`udwf`] | inter-arrival time; the DataFusion glue | `inter_arrival` |
 //!
 //! Maths, parameters and defaults: `docs/models.md`.
@@ -19,6 +20,7 @@ pub mod catalogue;
 pub mod cusum;
 mod error;
 pub mod ewma;
+pub mod flatline;
 pub mod gaussian;
 pub mod likelihood;
 pub mod quality;

@@ -30,6 +30,7 @@ use datafusion::prelude::SessionContext;
 
 use crate::cusum::{Cusum, CusumParams};
 use crate::ewma::{EwmaChart, EwmaParams, Statistic};
+use crate::flatline::Flatline;
 use crate::gaussian::{GaussianLimits, GaussianParams};
 use crate::likelihood::{AnomalyLikelihood, LikelihoodParams};
 use crate::verdict::{Detector, Verdict};
@@ -47,11 +48,14 @@ pub enum Model {
     Cusum,
     /// `anomaly_likelihood(score [, short_window [, long_window [, threshold]]])`
     Likelihood,
+    /// `flatline_anomaly(value [, repeats])`
+    Flatline,
 }
 
 impl Model {
     /// Every model.
-    pub const ALL: [Model; 5] = [
+    pub const ALL: [Model; 6] = [
+        Self::Flatline,
         Self::Gaussian,
         Self::Ewma,
         Self::EwVariance,
@@ -67,6 +71,7 @@ impl Model {
             Self::EwVariance => "ew_variance_anomaly",
             Self::Cusum => "cusum_anomaly",
             Self::Likelihood => "anomaly_likelihood",
+            Self::Flatline => "flatline_anomaly",
         }
     }
 
@@ -77,6 +82,7 @@ impl Model {
             Self::Ewma | Self::EwVariance => &["half_life", "limit", "warmup"],
             Self::Cusum => &["slack", "threshold", "warmup"],
             Self::Likelihood => &["short_window", "long_window", "threshold"],
+            Self::Flatline => &["repeats"],
         }
     }
 
@@ -114,6 +120,7 @@ impl Model {
                     warmup: count(2, d.warmup),
                 })?)
             }
+            Self::Flatline => Box::new(Flatline::new(count(0, 10))?),
             Self::Likelihood => {
                 let d = LikelihoodParams::default();
                 Box::new(AnomalyLikelihood::new(LikelihoodParams {

@@ -1,7 +1,15 @@
-//! A job's text → its statements: tables (`CREATE TABLE`), pipelines
-//! (`INSERT INTO sink SELECT …`) and settings (`SET key = value`).
+//! A job's text → its statements: tables (`CREATE TABLE`), named queries
+//! (`CREATE VIEW name AS SELECT …`), pipelines (`INSERT INTO sink SELECT …`)
+//! and settings (`SET key = value`).
+//!
+//! A view is not a table: each INSERT that follows gets the views declared
+//! before it as common table expressions (`WITH name AS (…)`), so DataFusion
+//! inlines them and several INSERTs can share one definition.
 
-use datafusion::sql::sqlparser::ast::{Query, Statement, TableObject};
+use datafusion::sql::sqlparser::ast::helpers::attached_token::AttachedToken;
+use datafusion::sql::sqlparser::ast::{
+    Cte, Ident, Query, Statement, TableAlias, TableObject, With,
+};
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
@@ -29,6 +37,15 @@ pub enum JobStatement {
     CreateTable(TableDef),
     /// A pipeline.
     Insert(InsertDef),
+    /// `CREATE VIEW name AS query`: a named query later INSERTs can read.
+    View {
+        /// The view's name.
+        name: String,
+        /// Its query.
+        query: Box<Query>,
+        /// Where the statement starts.
+        location: Location,
+    },
     /// `SET key = value`: a job setting.
     Set {
         /// Setting name.
@@ -59,8 +76,9 @@ impl Job {
     /// As [`Job::parse`] with a caller-supplied environment.
     pub fn parse_with_env(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let substituted = substitute_with(text, env)?;
-        let statements =
+        let mut statements =
             parse_statements(&substituted.text).map_err(|e| substituted.relocate(e))?;
+        inline_views(&mut statements).map_err(|e| substituted.relocate(e))?;
         Ok(Self {
             statements,
             text: substituted,
@@ -166,6 +184,21 @@ fn parse_statement(tokens: Vec<TokenWithSpan>) -> Result<JobStatement> {
             }))
         }
         Statement::Set(set) => parse_set(set.to_string(), location),
+        Statement::CreateView(view) => {
+            if !view.columns.is_empty() || view.materialized {
+                return Err(plan(
+                    location,
+                    "CREATE VIEW takes no column list and is not materialized: \
+                     name the columns in its SELECT"
+                        .into(),
+                ));
+            }
+            Ok(JobStatement::View {
+                name: view.name.to_string(),
+                query: view.query,
+                location,
+            })
+        }
         Statement::Query(_) => Err(plan(
             location,
             "a job's queries must write somewhere: INSERT INTO <sink> SELECT …".into(),
@@ -178,6 +211,54 @@ fn parse_statement(tokens: Vec<TokenWithSpan>) -> Result<JobStatement> {
             ),
         )),
     }
+}
+
+/// Gives every INSERT the views declared before it as leading CTEs.
+fn inline_views(statements: &mut [JobStatement]) -> Result<()> {
+    let mut views: Vec<Cte> = Vec::new();
+    let tables: Vec<String> = statements
+        .iter()
+        .filter_map(|s| match s {
+            JobStatement::CreateTable(t) => Some(t.name.clone()),
+            _ => None,
+        })
+        .collect();
+    for statement in statements.iter_mut() {
+        match statement {
+            JobStatement::View {
+                name,
+                query,
+                location,
+            } => {
+                if tables.contains(name) || views.iter().any(|v| v.alias.name.value == *name) {
+                    return Err(plan(*location, format!("`{name}` is declared twice")));
+                }
+                views.push(Cte {
+                    alias: TableAlias {
+                        explicit: false,
+                        name: Ident::new(name.clone()),
+                        columns: Vec::new(),
+                        at: None,
+                    },
+                    query: query.clone(),
+                    from: None,
+                    materialized: None,
+                    closing_paren_token: AttachedToken::empty(),
+                });
+            }
+            JobStatement::Insert(insert) if !views.is_empty() => {
+                let with = insert.query.with.get_or_insert_with(|| With {
+                    with_token: AttachedToken::empty(),
+                    recursive: false,
+                    cte_tables: Vec::new(),
+                });
+                let own = std::mem::take(&mut with.cte_tables);
+                with.cte_tables = views.iter().cloned().chain(own).collect();
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `SET key = value` / `SET key TO value`.
@@ -222,4 +303,42 @@ fn first_words(text: &str) -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const JOB: &str = "
+        CREATE TABLE s (id VARCHAR NOT NULL, v DOUBLE);
+        CREATE TABLE a (id VARCHAR, v DOUBLE) WITH ('connector' = 'console');
+        CREATE VIEW big AS SELECT id, v FROM s WHERE v > 10;
+        CREATE VIEW bigger AS SELECT id, v * 2 AS v FROM big;
+        INSERT INTO a SELECT * FROM bigger;
+        INSERT INTO a WITH mine AS (SELECT * FROM big) SELECT * FROM mine;";
+
+    #[test]
+    fn every_insert_gets_the_views_declared_before_it_as_leading_ctes() {
+        let job = Job::parse_with_env(JOB, |_| None).unwrap();
+        let ctes: Vec<Vec<String>> = job
+            .inserts()
+            .map(|i| {
+                let with = i.query.with.as_ref().unwrap();
+                with.cte_tables
+                    .iter()
+                    .map(|c| c.alias.name.value.clone())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(ctes, [vec!["big", "bigger"], vec!["big", "bigger", "mine"]]);
+    }
+
+    #[test]
+    fn a_view_named_like_a_table_is_an_error_at_its_line() {
+        let text = "CREATE TABLE s (v DOUBLE);\nCREATE VIEW s AS SELECT v FROM s;";
+        let error = Job::parse_with_env(text, |_| None).unwrap_err().to_string();
+        assert!(error.contains("`s` is declared twice"), "{error}");
+        assert!(error.contains("2:1"), "{error}");
+    }
 }

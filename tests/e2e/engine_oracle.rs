@@ -99,11 +99,15 @@ pub(crate) struct ShippedRun {
 /// Runs `jobs/NAME.sql` over 200,000 simulated readings; checks that every
 /// late row is in the late output and that there are some.
 pub(crate) fn run_shipped_job(name: &str) -> ShippedRun {
+    run_job_file(&repo_root().join(format!("jobs/{name}.sql")), name, &[])
+}
+
+/// Runs the job file `job` the same way, with extra simulator arguments.
+pub(crate) fn run_job_file(job: &Path, name: &str, simulate: &[&str]) -> ShippedRun {
     let dir = tempfile::tempdir().unwrap();
     let topic = unique(&format!("oracle-{name}"));
-    simulate_into(&topic, &[]);
-    let job = repo_root().join(format!("jobs/{name}.sql"));
-    let log = run_job(&job, &topic, dir.path());
+    simulate_into(&topic, simulate);
+    let log = run_job(job, &topic, dir.path());
     let readings = dir.path().join("readings.jsonl");
     assert_eq!(dump_topic(&topic, &readings), 200_000);
     let late_file = dir.path().join("side/late.jsonl");

@@ -275,6 +275,13 @@ fn split_over(
     })?;
     let (time_column, _) = time_column(source, &watermark.column)?;
     let parts = over::split(physical, &watermark.column, task)?;
+    if over::has_window_functions(&parts.pre)? || over::has_window_functions(&parts.post)? {
+        return Err(DataFusionError::Plan(
+            "OVER (…) windows in several branches of one INSERT (UNION, joins) are not \
+             supported on a stream; use an INSERT per branch"
+                .into(),
+        ));
+    }
     reject_blocking(&parts.pre, true)?;
     reject_blocking(&parts.post, true)?;
     Ok(Over { time_column, parts })

@@ -10,8 +10,8 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use tokio::sync::Semaphore;
 
 use super::InfluxDbSink;
-use crate::sinks::test_http::{Reply, Request, Server, table};
 use crate::sinks::Sink;
+use crate::sinks::test_http::{Reply, Request, Server, table};
 
 /// The sink of `CREATE TABLE t (machine_id VARCHAR, ts TIMESTAMP(3), v DOUBLE)`
 /// with `options`, its dead letters under `dir`.

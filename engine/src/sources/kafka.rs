@@ -10,8 +10,7 @@
 //! `properties.group.id` (required), `scan.startup.mode` =
 //! `earliest-offset` | `latest-offset` | `group-offsets` (default; see
 //! `kafka_startup.rs`), and any other `properties.*` passed to librdkafka as
-//! is (SASL, TLS, fetch sizes). Spindle's own defaults differ from
-//! librdkafka's only where noted in `from_options` (`queued.min.messages`).
+//! is (SASL, TLS, fetch sizes).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -59,13 +58,6 @@ impl KafkaSourceConfig {
             ("enable.auto.offset.store".to_string(), "false".to_string()),
             ("enable.partition.eof".to_string(), "false".to_string()),
             ("fetch.min.bytes".to_string(), "1".to_string()),
-            // librdkafka pre-fetches up to 100,000 records per partition
-            // (64 MiB in all) by default, ~90 MB of heap on a backlog of small
-            // JSON readings. 10,000 per partition is still ~0.2 s of reading
-            // ahead at full speed. Replaying 2 M readings of 10,000 machines
-            // (8 partitions): peak RSS 344/391 MiB before, 266/269 MiB after
-            // (docs/BENCHMARKS.md, engine). A `properties.*` option overrides it.
-            ("queued.min.messages".to_string(), "10000".to_string()),
         ];
         properties.extend(options.pull_prefixed("properties."));
         Ok(Self {

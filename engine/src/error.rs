@@ -93,6 +93,18 @@ pub enum EngineError {
         /// What went wrong, with the server's own message where there is one.
         message: String,
     },
+    /// A request the job service refuses (a history query that is not a
+    /// single `SELECT`).
+    #[error("{0}")]
+    Refused(String),
+    /// Something took longer than it is allowed to (a history query).
+    #[error("{what} did not finish within {}", humantime::format_duration(*after))]
+    Timeout {
+        /// What was cut off.
+        what: String,
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// Anything else about the engine's own state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -102,7 +114,9 @@ impl EngineError {
     /// Whose fault this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Job { .. } | Self::BadRecord { .. } => ErrorKind::User,
+            Self::Job { .. } | Self::BadRecord { .. } | Self::Refused(_) | Self::Timeout { .. } => {
+                ErrorKind::User
+            }
             Self::Kafka { .. } | Self::Storage { .. } | Self::Io { .. } | Self::Sink { .. } => {
                 ErrorKind::External
             }

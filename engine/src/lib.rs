@@ -12,13 +12,17 @@
 //! - [`job`]: a job built from SQL, and its run loop.
 //! - [`side_output`]: dead-letter and late-row files.
 //! - [`storage`]: local or S3 object storage.
+//! - [`metrics`]: Prometheus metric families and the per-job handle.
+//! - [`server`]: `spindle server`, the job service (REST API, `/metrics`).
 //! - [`error`]: the one error type, [`EngineError`].
 
 pub mod decode;
 pub mod error;
 pub mod history;
 pub mod job;
+pub mod metrics;
 pub mod plan;
+pub mod server;
 pub mod side_output;
 pub mod sinks;
 pub mod sources;

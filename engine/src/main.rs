@@ -26,6 +26,12 @@ enum Command {
     Query(cli::query::QueryArgs),
     /// Measure anomaly detectors against labelled readings.
     Eval(cli::eval::EvalArgs),
+    /// The job service: REST API, history queries and /metrics.
+    Server(cli::server::ServerArgs),
+    /// Submit a SQL job to a running server.
+    Submit(cli::submit::SubmitArgs),
+    /// List, show, stop, restart or delete a server's jobs.
+    Jobs(cli::jobs::JobsArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::demo::execute(args),
         Command::Query(args) => cli::query::execute(args),
         Command::Eval(args) => cli::eval::execute(args),
+        Command::Server(args) => cli::server::execute(args),
+        Command::Submit(args) => cli::submit::execute(args),
+        Command::Jobs(args) => cli::jobs::execute(args),
     };
     match result {
         Ok(code) => code,

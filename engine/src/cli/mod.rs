@@ -1,10 +1,14 @@
 //! One module per subcommand.
 
+mod client;
 pub(crate) mod demo;
 pub(crate) mod eval;
+pub(crate) mod jobs;
 pub(crate) mod query;
 pub(crate) mod run;
+pub(crate) mod server;
 pub(crate) mod simulate;
+pub(crate) mod submit;
 
 /// The tokio runtime for subcommands that run jobs or queries.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,4 +1,5 @@
-//! `spindle query "SQL"`: SQL over the Parquet history.
+//! `spindle query "SQL"`: SQL over the Parquet history, read here or (with
+//! `--server`) by a running `spindle server`.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -35,11 +36,26 @@ pub(crate) struct QueryArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
+    /// Ask this `spindle server` (its history) instead of reading files here.
+    #[arg(long, value_name = "URL")]
+    server: Option<String>,
+    /// With --server: file whose first line is the API token (SPINDLE_TOKEN wins).
+    #[arg(long, value_name = "FILE", requires = "server")]
+    token_file: Option<std::path::PathBuf>,
 }
 
 pub(crate) fn execute(args: QueryArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
-    let batches = runtime.block_on(query(&args.sql, &args.history))?;
+    let batches = match &args.server {
+        Some(server) => {
+            let server = super::client::ServerArgs {
+                server: server.clone(),
+                token_file: args.token_file.clone(),
+            };
+            runtime.block_on(query_server(&args.sql, &server))?
+        }
+        None => runtime.block_on(query(&args.sql, &args.history))?,
+    };
     let mut out = std::io::stdout().lock();
     write_batches(&mut out, &batches, args.format)?;
     Ok(ExitCode::SUCCESS)
@@ -57,6 +73,24 @@ pub(crate) async fn query(sql: &str, root: &str) -> Result<Vec<RecordBatch>> {
         .await
         .with_context(|| format!("planning query over {}", tables.join(", ")))?;
     Ok(frame.collect().await?)
+}
+
+/// Runs `sql` on a server, fetching the rows as an Arrow IPC stream.
+async fn query_server(sql: &str, server: &super::client::ServerArgs) -> Result<Vec<RecordBatch>> {
+    let client = super::client::Client::new(server)?;
+    let body = serde_json::json!({ "sql": sql });
+    let bytes = client
+        .send(
+            reqwest::Method::POST,
+            "/api/query",
+            Some(&body),
+            spindle_engine::server::query::ARROW_STREAM,
+            "query",
+        )
+        .await?;
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+        .context("reading the server's Arrow stream")?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Writes batches in a format.

@@ -1,5 +1,6 @@
 //! `spindle run JOB.sql`: run a job in the foreground.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use spindle_engine::job::runner::{RunOptions, RunSummary, run};
 use spindle_engine::job::{Job, JobOptions};
+use spindle_engine::metrics::{JobMetrics, Metrics};
 
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
@@ -23,6 +25,10 @@ pub(crate) struct RunArgs {
     /// (default: data/side-outputs/<job name>).
     #[arg(long, value_name = "DIR", env = "SPINDLE_SIDE_OUTPUTS")]
     side_outputs: Option<PathBuf>,
+    /// Serve Prometheus metrics of this job at http://ADDR/metrics while it
+    /// runs (e.g. 127.0.0.1:9480; port 0 picks a free one, logged).
+    #[arg(long, value_name = "ADDR", env = "SPINDLE_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub(crate) fn execute(args: RunArgs) -> Result<ExitCode> {
@@ -37,12 +43,17 @@ pub(crate) fn execute(args: RunArgs) -> Result<ExitCode> {
         name,
     };
     let runtime = super::runtime()?;
-    let summary = runtime.block_on(run_job(
-        &text,
-        &args.job.display().to_string(),
-        &options,
-        args.until_idle,
-    ))?;
+    let summary = runtime.block_on(async {
+        let metrics = match args.metrics_listen {
+            Some(address) => serve_metrics(address, &options.name).await?,
+            None => JobMetrics::default(),
+        };
+        let run = RunOptions {
+            until_idle: args.until_idle,
+            metrics,
+        };
+        run_job(&text, &args.job.display().to_string(), &options, run).await
+    })?;
     eprintln!("{}", summary_line(&summary.0, summary.1));
     Ok(ExitCode::SUCCESS)
 }
@@ -52,7 +63,7 @@ pub(crate) async fn run_job(
     text: &str,
     file: &str,
     options: &JobOptions,
-    until_idle: bool,
+    run_options: RunOptions,
 ) -> Result<(RunSummary, f64)> {
     let job = Job::build(text, file, options).await?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -61,8 +72,26 @@ pub(crate) async fn run_job(
         .context("installing the Ctrl-C handler")?;
     let started = Instant::now();
     tracing::info!(job = %options.name, "running");
-    let summary = run(job, RunOptions { until_idle }, stop).await?;
+    let summary = run(job, run_options, stop).await?;
     Ok((summary, started.elapsed().as_secs_f64()))
+}
+
+/// Serves `/metrics` on `address` for the rest of the process; returns the
+/// job's handle on that registry.
+async fn serve_metrics(address: SocketAddr, job: &str) -> Result<JobMetrics> {
+    let metrics = Arc::new(Metrics::new()?);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("listening on {address} for /metrics"))?;
+    let bound = listener.local_addr()?;
+    tracing::info!("metrics at http://{bound}/metrics");
+    let served = Arc::clone(&metrics);
+    tokio::spawn(async move {
+        if let Err(e) = spindle_engine::server::serve_metrics(listener, served).await {
+            tracing::warn!("metrics endpoint stopped: {e}");
+        }
+    });
+    Ok(metrics.job(job))
 }
 
 /// One summary line for people and scripts alike.

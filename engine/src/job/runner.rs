@@ -5,15 +5,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use arrow::array::{Array, Int64Array, RecordBatch};
 use arrow::compute::{cast, max};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimeUnit};
 
 use super::{BadData, Job};
 use crate::decode::RawBatch;
 use crate::error::{EngineError, Result};
+use crate::metrics::JobMetrics;
 use crate::sources::{SourceEvent, SourceHandle};
 
 /// Counters of a run.
@@ -31,19 +32,65 @@ pub struct RunSummary {
     pub batches: u64,
 }
 
-/// How a run ends.
+/// How a run ends, and where it reports.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Stop when every source is caught up and idle, flushing all windows.
     pub until_idle: bool,
+    /// Where counters, latencies and gauges go (by default: totals only).
+    pub metrics: JobMetrics,
+}
+
+/// How often watermark lag and window state are reported.
+const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The run's counters: the summary it returns, and the metrics it exports.
+struct Tally<'a> {
+    summary: RunSummary,
+    metrics: &'a JobMetrics,
+}
+
+impl Tally<'_> {
+    fn input(&mut self, source: &str, raw: &RawBatch) {
+        self.summary.records_in += raw.len() as u64;
+        // Payload bytes: the data holds a newline after each record.
+        let bytes = raw.data.len().saturating_sub(raw.len());
+        self.metrics
+            .record_input(source, raw.partition, raw.len(), bytes);
+    }
+
+    fn bad(&mut self, source: &str, count: usize) {
+        self.summary.bad += count as u64;
+        self.metrics.record_bad(source, count);
+    }
+
+    fn late(&mut self, sink: &str, count: usize) {
+        self.summary.late += count as u64;
+        self.metrics.record_late(sink, count);
+    }
+
+    fn rows_out(&mut self, sink: &str, count: usize) {
+        self.summary.rows_out += count as u64;
+        self.metrics.record_rows_out(sink, count);
+    }
+}
+
+/// Counts a failed sink operation before passing the error on.
+fn sink_result<T>(metrics: &JobMetrics, sink: &str, result: Result<T>) -> Result<T> {
+    if result.is_err() {
+        metrics.record_sink_error(sink);
+    }
+    result
 }
 
 /// Runs `job` until `stop` is set, a source fails, or (with `until_idle`) the
 /// input is exhausted.
 pub async fn run(mut job: Job, options: RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let mut handles = start_sources(&mut job)?;
+    options.metrics.set_running(true);
     let result = run_loop(&mut job, &mut handles, &options, &stop).await;
-    let closed = close_sinks(&mut job).await;
+    let closed = close_sinks(&mut job, &options.metrics).await;
+    options.metrics.set_running(false);
     if result.is_ok() && closed.is_ok() {
         commit_offsets(&mut job, &handles);
     }
@@ -56,9 +103,9 @@ pub async fn run(mut job: Job, options: RunOptions, stop: Arc<AtomicBool>) -> Re
 }
 
 /// Makes every sink durable, then commits what is done.
-async fn commit_point(job: &mut Job, handles: &[SourceHandle]) -> Result<()> {
-    for (_, sink) in &mut job.sinks {
-        sink.commit().await?;
+async fn commit_point(job: &mut Job, handles: &[SourceHandle], metrics: &JobMetrics) -> Result<()> {
+    for (name, sink) in &mut job.sinks {
+        sink_result(metrics, name, sink.commit().await)?;
     }
     commit_offsets(job, handles);
     Ok(())
@@ -97,15 +144,19 @@ async fn run_loop(
     options: &RunOptions,
     stop: &AtomicBool,
 ) -> Result<RunSummary> {
-    let mut summary = RunSummary::default();
+    let mut tally = Tally {
+        summary: RunSummary::default(),
+        metrics: &options.metrics,
+    };
     let mut finished = vec![false; handles.len()];
     let mut last_flush = Instant::now();
     let mut last_commit = Instant::now();
+    let mut last_report = Instant::now();
     let wait = Duration::from_millis(if handles.len() > 1 { 20 } else { 100 });
     while !stop.load(Ordering::Relaxed) {
         for (i, handle) in handles.iter_mut().enumerate() {
             match handle.next(wait).await {
-                Some(SourceEvent::Batch(raws)) => process_batch(job, i, raws, &mut summary).await?,
+                Some(SourceEvent::Batch(raws)) => process_batch(job, i, raws, &mut tally).await?,
                 Some(SourceEvent::Assigned(partitions)) => {
                     for p in partitions {
                         job.sources[i].watermark.assign(p, Instant::now());
@@ -119,33 +170,78 @@ async fn run_loop(
                 Some(SourceEvent::Failed(error)) => return Err(error),
             }
         }
-        advance(job, &mut summary).await?;
+        advance(job, &mut tally).await?;
         if last_commit.elapsed() >= job.settings.commit_interval {
-            commit_point(job, handles).await?;
+            commit_point(job, handles, &options.metrics).await?;
             last_commit = Instant::now();
             last_flush = last_commit;
         } else if last_flush.elapsed() >= job.settings.flush_interval {
-            flush_sinks(job).await?;
+            flush_sinks(job, &options.metrics).await?;
             last_flush = Instant::now();
+        }
+        if last_report.elapsed() >= REPORT_INTERVAL {
+            report_progress(job, &options.metrics);
+            last_report = Instant::now();
         }
         if options.until_idle && finished.iter().all(|f| *f) {
             break;
         }
     }
-    Ok(summary)
+    report_progress(job, &options.metrics);
+    Ok(tally.summary)
+}
+
+/// Seconds since the Unix epoch, by the wall clock.
+fn wall_clock() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// An event time in `unit` as seconds since the epoch.
+fn event_seconds(value: i64, unit: TimeUnit) -> f64 {
+    let per_second = match unit {
+        TimeUnit::Second => 1.0,
+        TimeUnit::Millisecond => 1e3,
+        TimeUnit::Microsecond => 1e6,
+        TimeUnit::Nanosecond => 1e9,
+    };
+    value as f64 / per_second
+}
+
+/// Watermark lag per source and window state per pipeline, as gauges.
+fn report_progress(job: &mut Job, metrics: &JobMetrics) {
+    let now = Instant::now();
+    let wall = wall_clock();
+    for source in &mut job.sources {
+        let Some((_, unit)) = source.event_time else {
+            continue;
+        };
+        let watermark = source.watermark.watermark(now);
+        if watermark != i64::MIN && watermark != i64::MAX {
+            metrics.set_watermark_lag(&source.name, wall - event_seconds(watermark, unit));
+        }
+    }
+    for pipeline in &job.pipelines {
+        let (windows, bytes) = pipeline.state();
+        metrics.set_state(&pipeline.sink, windows, bytes);
+    }
 }
 
 async fn process_batch(
     job: &mut Job,
     source: usize,
     raws: Vec<RawBatch>,
-    summary: &mut RunSummary,
+    tally: &mut Tally<'_>,
 ) -> Result<()> {
-    summary.batches += 1;
+    let started = Instant::now();
+    tally.summary.batches += 1;
+    let name = job.sources[source].name.clone();
+    let mut newest_seconds: Option<f64> = None;
     for raw in raws {
-        summary.records_in += raw.len() as u64;
+        tally.input(&name, &raw);
         let decoded = job.sources[source].decoder.decode(&raw);
-        handle_bad(job, source, &decoded.bad, summary)?;
+        handle_bad(job, source, &decoded.bad, tally)?;
         let batch = decoded.batch;
         let newest = match job.sources[source].event_time {
             Some((column, _)) if batch.num_rows() > 0 => max_event_time(&batch, column)?,
@@ -156,12 +252,15 @@ async fn process_batch(
                 .offsets
                 .record(raw.partition, last.offset + 1, newest);
         }
+        if let (Some(latest), Some((_, unit))) = (newest, job.sources[source].event_time) {
+            let seconds = event_seconds(latest, unit);
+            newest_seconds = Some(newest_seconds.map_or(seconds, |s| s.max(seconds)));
+        }
         if batch.num_rows() == 0 {
             continue;
         }
         let now = Instant::now();
         let watermark = job.sources[source].watermark.watermark(now);
-        let name = job.sources[source].name.clone();
         for index in 0..job.pipelines.len() {
             if job.pipelines[index].source != name {
                 continue;
@@ -174,12 +273,12 @@ async fn process_batch(
                     job.pipelines[index].sink
                 )))?;
             if let Some(late) = &produced.late {
-                summary.late += late.num_rows() as u64;
                 let sink = job.pipelines[index].sink.clone();
+                tally.late(&sink, late.num_rows());
                 job.late.write_rows(&with_pipeline(late, &sink)?)?;
             }
             let sink = job.pipelines[index].sink.clone();
-            write_rows(job, &sink, produced.rows, summary).await?;
+            write_rows(job, &sink, produced.rows, tally).await?;
         }
         if let Some(latest) = newest {
             job.sources[source]
@@ -187,6 +286,10 @@ async fn process_batch(
                 .observe(raw.partition, latest, now);
         }
     }
+    if let Some(newest) = newest_seconds {
+        tally.metrics.observe_latency(&name, wall_clock() - newest);
+    }
+    tally.metrics.observe_batch(started.elapsed());
     Ok(())
 }
 
@@ -211,13 +314,13 @@ fn handle_bad(
     job: &mut Job,
     source: usize,
     bad: &[crate::decode::BadRecord],
-    summary: &mut RunSummary,
+    tally: &mut Tally<'_>,
 ) -> Result<()> {
     if bad.is_empty() {
         return Ok(());
     }
-    summary.bad += bad.len() as u64;
     let name = job.sources[source].name.clone();
+    tally.bad(&name, bad.len());
     match job.sources[source].bad_data {
         BadData::DeadLetter => job.dead_letter.write_bad(&name, bad),
         BadData::Drop => Ok(()),
@@ -240,7 +343,7 @@ fn max_event_time(batch: &RecordBatch, column: usize) -> Result<Option<i64>> {
 }
 
 /// Closes every window the watermarks have passed and writes the results.
-async fn advance(job: &mut Job, summary: &mut RunSummary) -> Result<()> {
+async fn advance(job: &mut Job, tally: &mut Tally<'_>) -> Result<()> {
     let now = Instant::now();
     for index in 0..job.pipelines.len() {
         if !job.pipelines[index].is_windowed() {
@@ -261,7 +364,7 @@ async fn advance(job: &mut Job, summary: &mut RunSummary) -> Result<()> {
                     job.pipelines[index].sink
                 )))?;
         let sink = job.pipelines[index].sink.clone();
-        write_rows(job, &sink, rows, summary).await?;
+        write_rows(job, &sink, rows, tally).await?;
     }
     Ok(())
 }
@@ -270,28 +373,28 @@ async fn write_rows(
     job: &mut Job,
     sink: &str,
     rows: Vec<RecordBatch>,
-    summary: &mut RunSummary,
+    tally: &mut Tally<'_>,
 ) -> Result<()> {
     let Some((_, target)) = job.sinks.iter_mut().find(|(name, _)| name == sink) else {
         return Err(EngineError::Internal(format!("no sink {sink}")));
     };
     for batch in rows {
-        summary.rows_out += batch.num_rows() as u64;
-        target.write(batch).await?;
+        tally.rows_out(sink, batch.num_rows());
+        sink_result(tally.metrics, sink, target.write(batch).await)?;
     }
     Ok(())
 }
 
-async fn flush_sinks(job: &mut Job) -> Result<()> {
-    for (_, sink) in &mut job.sinks {
-        sink.flush().await?;
+async fn flush_sinks(job: &mut Job, metrics: &JobMetrics) -> Result<()> {
+    for (name, sink) in &mut job.sinks {
+        sink_result(metrics, name, sink.flush().await)?;
     }
     Ok(())
 }
 
-async fn close_sinks(job: &mut Job) -> Result<()> {
-    for (_, sink) in &mut job.sinks {
-        sink.close().await?;
+async fn close_sinks(job: &mut Job, metrics: &JobMetrics) -> Result<()> {
+    for (name, sink) in &mut job.sinks {
+        sink_result(metrics, name, sink.close().await)?;
     }
     Ok(())
 }

@@ -5,8 +5,9 @@ set -euo pipefail
 
 # C toolchain and zlib for librdkafka's bundled build; Java and Maven for
 # Apache Kafka (scripts/kafka.sh); InfluxDB 1.x for the InfluxDB sink's tests
-# (scripts/influxdb.sh runs it with its own config; the package's service is unused).
-packages=(build-essential pkg-config zlib1g-dev openjdk-17-jre-headless maven influxdb)
+# (scripts/influxdb.sh runs it with its own config; the package's service is unused);
+# Prometheus for the metrics test (scripts/prometheus.sh, likewise).
+packages=(build-essential pkg-config zlib1g-dev openjdk-17-jre-headless maven influxdb prometheus)
 
 missing=()
 for p in "${packages[@]}"; do

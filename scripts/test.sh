@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh clone on a fresh machine:
 #   installs the system packages the build needs (if missing), starts the
 #   services the tests use (real Apache Kafka via scripts/kafka.sh, an S3
-#   server via scripts/s3.sh, InfluxDB 1.x via scripts/influxdb.sh), checks
+#   server via scripts/s3.sh, InfluxDB 1.x via scripts/influxdb.sh, Prometheus via
+#   scripts/prometheus.sh), checks
 #   formatting and lints, then runs every test in the workspace.
 #
 # Environment:
@@ -26,13 +27,16 @@ step "services"
 kafka_was_running=0
 s3_was_running=0
 influxdb_was_running=0
+prometheus_was_running=0
 scripts/kafka.sh status >/dev/null 2>&1 && kafka_was_running=1
 scripts/s3.sh status >/dev/null 2>&1 && s3_was_running=1
 scripts/influxdb.sh status >/dev/null 2>&1 && influxdb_was_running=1
+scripts/prometheus.sh status >/dev/null 2>&1 && prometheus_was_running=1
 stop_services() {
   if [ "$kafka_was_running" = 0 ]; then scripts/kafka.sh stop >&2 || true; fi
   if [ "$s3_was_running" = 0 ]; then scripts/s3.sh stop >&2 || true; fi
   if [ "$influxdb_was_running" = 0 ]; then scripts/influxdb.sh stop >&2 || true; fi
+  if [ "$prometheus_was_running" = 0 ]; then scripts/prometheus.sh stop >&2 || true; fi
 }
 trap stop_services EXIT
 SPINDLE_TEST_KAFKA="$(scripts/kafka.sh start)"
@@ -44,6 +48,10 @@ echo "s3 at $SPINDLE_TEST_S3" >&2
 SPINDLE_TEST_INFLUXDB="$(scripts/influxdb.sh start)"
 export SPINDLE_TEST_INFLUXDB
 echo "influxdb at $SPINDLE_TEST_INFLUXDB" >&2
+SPINDLE_TEST_PROMETHEUS="$(scripts/prometheus.sh start)"
+SPINDLE_TEST_PROMETHEUS_TARGETS="$(scripts/prometheus.sh targets)"
+export SPINDLE_TEST_PROMETHEUS SPINDLE_TEST_PROMETHEUS_TARGETS
+echo "prometheus at $SPINDLE_TEST_PROMETHEUS" >&2
 
 if [ "${SPINDLE_SKIP_LINT:-0}" != 1 ]; then
   step "cargo fmt --check"

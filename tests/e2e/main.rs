@@ -15,6 +15,8 @@ mod parquet_files;
 mod parquet_interop;
 mod parquet_rolling;
 mod parquet_s3;
+mod prometheus_metrics;
+mod server_api;
 mod simulator_cli;
 mod simulator_kafka;
 mod webhook_sink;

@@ -4,8 +4,10 @@
 // Test support: a failed step panics, which is how a test reports it.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod http;
 pub mod influxdb;
 pub mod kafka;
 pub mod s3;
+pub mod server;
 pub mod services;
 pub mod spindle;

@@ -66,3 +66,30 @@ pub fn influxdb() -> &'static str {
         std::env::var("SPINDLE_TEST_INFLUXDB").unwrap_or_else(|_| start("influxdb.sh"))
     })
 }
+
+/// The URL of the real Prometheus server (`scripts/prometheus.sh`), started
+/// on first use. `SPINDLE_TEST_PROMETHEUS` points the tests at another
+/// server, whose file_sd folder `SPINDLE_TEST_PROMETHEUS_TARGETS` must name.
+pub fn prometheus() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        std::env::var("SPINDLE_TEST_PROMETHEUS").unwrap_or_else(|_| start("prometheus.sh"))
+    })
+}
+
+/// The folder whose `*.json` files (file_sd format) list what that
+/// Prometheus scrapes every second.
+pub fn prometheus_targets() -> PathBuf {
+    if let Ok(dir) = std::env::var("SPINDLE_TEST_PROMETHEUS_TARGETS") {
+        return PathBuf::from(dir);
+    }
+    prometheus();
+    let path = repo_root().join("scripts").join("prometheus.sh");
+    let output = Command::new("bash")
+        .arg(&path)
+        .arg("targets")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{} targets failed", path.display());
+    PathBuf::from(String::from_utf8_lossy(&output.stdout).trim())
+}

@@ -58,6 +58,13 @@ impl KafkaSourceConfig {
             ("enable.auto.offset.store".to_string(), "false".to_string()),
             ("enable.partition.eof".to_string(), "false".to_string()),
             ("fetch.min.bytes".to_string(), "1".to_string()),
+            // librdkafka's default (1 s) stops a partition's fetching for a
+            // whole second whenever its local queue is full: measured, it
+            // held a replay to 115–137k readings/s against 171–181k at 10 ms.
+            ("fetch.queue.backoff.ms".to_string(), "10".to_string()),
+            // Per-partition high watermarks for the caught-up check (see
+            // kafka_startup.rs), without a broker round trip per partition.
+            ("statistics.interval.ms".to_string(), "200".to_string()),
         ];
         properties.extend(options.pull_prefixed("properties."));
         Ok(Self {
@@ -108,10 +115,12 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
         } else {
             Duration::from_millis(5)
         };
-        match consumer.poll(poll_wait) {
+        let polled = consumer.poll(poll_wait);
+        let now = Instant::now();
+        match polled {
             Some(Ok(message)) => {
                 let partition = message.partition();
-                tracker.seen(partition, message.offset());
+                tracker.seen(partition, message.offset(), now);
                 builder.push(
                     partition,
                     message.offset(),
@@ -130,11 +139,11 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
                 break;
             }
         }
-        if builder.is_full() || (!builder.is_empty() && tracker.quiet()) {
+        if builder.is_full_at(now) || (!builder.is_empty() && tracker.quiet(now)) {
             if !cx.send(SourceEvent::Batch(builder.take())) {
                 break;
             }
-        } else if builder.is_empty() && tracker.quiet() && tracker.due_for_check() {
+        } else if builder.is_empty() && tracker.quiet(now) && tracker.due_for_check() {
             // Only when records stopped coming: the check is a broker round
             // trip per partition.
             tracker.checked();
@@ -172,25 +181,27 @@ fn commit(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)], mode: Commit
     }
 }
 
-/// Whether every assigned partition has been read to its high watermark.
+/// Whether every assigned partition has been read to its high watermark
+/// (from librdkafka's statistics; asked of the broker only before the first
+/// statistics arrive).
 fn caught_up(consumer: &Consumer, topic: &str, assigned: &[i32], tracker: &Progress) -> bool {
     if assigned.is_empty() {
         return false;
     }
-    // A partition that delivered nothing yet (e.g. `latest-offset`, or a
-    // group already at the end) is where it started.
-    let position = |p: i32| consumer.context().start_offset(p);
+    let context = consumer.context();
     assigned.iter().all(|&p| {
-        match consumer.fetch_watermarks(topic, p, Timeout::After(Duration::from_secs(2))) {
-            Ok((low, high)) => {
-                high <= low
-                    || tracker
-                        .next_offset(p)
-                        .or_else(|| position(p))
-                        .is_some_and(|next| next >= high)
-            }
-            Err(_) => false,
-        }
+        // A partition that delivered nothing yet (e.g. `latest-offset`, or
+        // a group already at the end) is where it started.
+        let Some(next) = tracker.next_offset(p).or_else(|| context.start_offset(p)) else {
+            return false;
+        };
+        let high = context.high_watermark(p).or_else(|| {
+            consumer
+                .fetch_watermarks(topic, p, Timeout::After(Duration::from_secs(2)))
+                .ok()
+                .map(|(low, high)| high.max(low))
+        });
+        high.is_some_and(|high| next >= high)
     })
 }
 
@@ -203,9 +214,9 @@ struct Progress {
 }
 
 impl Progress {
-    fn seen(&mut self, partition: i32, offset: i64) {
+    fn seen(&mut self, partition: i32, offset: i64, now: Instant) {
         self.next.insert(partition, offset + 1);
-        self.last_data = Some(Instant::now());
+        self.last_data = Some(now);
     }
 
     fn next_offset(&self, partition: i32) -> Option<i64> {
@@ -213,9 +224,9 @@ impl Progress {
     }
 
     /// No record for a moment (or none yet): hand over what we have.
-    fn quiet(&self) -> bool {
+    fn quiet(&self, now: Instant) -> bool {
         self.last_data
-            .is_none_or(|t| t.elapsed() >= Duration::from_millis(20))
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(20))
     }
 
     /// Watermark look-ups cost a round trip: at most one per second.

@@ -20,6 +20,7 @@ use std::time::Duration;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaResult;
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
@@ -66,6 +67,10 @@ pub struct StartupContext {
     started: Mutex<BTreeSet<(String, i32)>>,
     starts: Mutex<BTreeMap<i32, i64>>,
     assigned: Mutex<BTreeSet<i32>>,
+    /// Each partition's high watermark from librdkafka's periodic statistics
+    /// (`statistics.interval.ms`): what the fetch responses reported, so the
+    /// caught-up check needs no broker round trip.
+    high_watermarks: Mutex<BTreeMap<i32, i64>>,
     /// Bumped on every change of `assigned`: the poll loop checks it per
     /// record without asking librdkafka (whose `assignment()` is a round
     /// trip to its main thread).
@@ -80,8 +85,14 @@ impl StartupContext {
             started: Mutex::new(BTreeSet::new()),
             starts: Mutex::new(BTreeMap::new()),
             assigned: Mutex::new(BTreeSet::new()),
+            high_watermarks: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
         }
+    }
+
+    /// The latest high watermark librdkafka reported for `partition`.
+    pub fn high_watermark(&self, partition: i32) -> Option<i64> {
+        self.high_watermarks.lock().ok()?.get(&partition).copied()
     }
 
     /// Changes whenever the assignment changes.
@@ -177,7 +188,20 @@ fn watermark_start(
     }
 }
 
-impl ClientContext for StartupContext {}
+impl ClientContext for StartupContext {
+    fn stats(&self, statistics: Statistics) {
+        let Ok(mut highs) = self.high_watermarks.lock() else {
+            return;
+        };
+        for topic in statistics.topics.values() {
+            for (partition, p) in &topic.partitions {
+                if *partition >= 0 && p.hi_offset >= 0 {
+                    highs.insert(*partition, p.hi_offset);
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for StartupContext {
     fn rebalance(

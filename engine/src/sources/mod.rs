@@ -231,11 +231,17 @@ impl BatchBuilder {
 
     /// Whether a size limit is reached, or the wait since the first record.
     pub fn is_full(&self) -> bool {
+        self.is_full_at(Instant::now())
+    }
+
+    /// As [`Self::is_full`] with the time already read (one clock read per
+    /// record is a measurable share of a fast source).
+    pub fn is_full_at(&self, now: Instant) -> bool {
         self.records >= self.limits.max_records
             || self.bytes >= self.limits.max_bytes
             || self
                 .started
-                .is_some_and(|s| s.elapsed() >= self.limits.max_wait)
+                .is_some_and(|s| now.saturating_duration_since(s) >= self.limits.max_wait)
     }
 
     /// Whether nothing was added.

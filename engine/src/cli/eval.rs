@@ -12,7 +12,7 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
 use clap::{Args, ValueEnum};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
-use spindle_anomaly::catalogue::{CATALOGUE, CatalogueEntry, find, scoring_sql};
+use spindle_anomaly::catalogue::{CATALOGUE, CatalogueEntry, checks, find, scoring_sql};
 use spindle_anomaly::quality::{Matching, Quality, Scored, evaluate};
 
 /// Report formats.
@@ -91,7 +91,8 @@ async fn run(args: &EvalArgs, entries: &[CatalogueEntry]) -> Result<Vec<(String,
     };
     let mut reports = Vec::new();
     for entry in entries {
-        let sql = scoring_sql(*entry, "readings", &sensors);
+        let checks = checks(*entry, &sensors).map_err(anyhow::Error::msg)?;
+        let sql = scoring_sql(&checks, "readings");
         let batches = ctx
             .sql(&sql)
             .await

@@ -94,8 +94,12 @@ impl ParquetSink {
                 options.table_location(),
             ))
         })?;
+        // Row groups of 64k rows: the writer holds a row group in memory
+        // until it is full, per open file (one per hour of event time during
+        // a replay), so parquet's default of 1M rows cost a replay ~100 MB.
         let properties = WriterProperties::builder()
             .set_compression(Compression::ZSTD(zstd))
+            .set_max_row_group_row_count(Some(65_536))
             .build();
         let max_bytes = options
             .pull_bytes("rolling.max-bytes")?

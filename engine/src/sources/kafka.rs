@@ -65,6 +65,12 @@ impl KafkaSourceConfig {
             // Per-partition high watermarks for the caught-up check (see
             // kafka_startup.rs), without a broker round trip per partition.
             ("statistics.interval.ms".to_string(), "200".to_string()),
+            // Pre-fetched messages held by librdkafka (default 64 MiB): with
+            // the 10 ms backoff above, 16 MiB keeps the source fed.
+            (
+                "queued.max.messages.kbytes".to_string(),
+                "16384".to_string(),
+            ),
         ];
         properties.extend(options.pull_prefixed("properties."));
         Ok(Self {

@@ -40,7 +40,11 @@ impl Default for BatchLimits {
     fn default() -> Self {
         Self {
             max_records: 100_000,
-            max_bytes: 16 << 20,
+            // 1 MiB: replaying 2M readings of 10,000 machines peaked at
+            // 280 MiB RSS and 672k readings/s, against 416 MiB and 718k/s at
+            // 16 MiB (several batches are alive at once: the channel, the
+            // decoder, the plans).
+            max_bytes: 1 << 20,
             max_wait: Duration::from_millis(200),
         }
     }

@@ -22,7 +22,7 @@ mod db;
 use std::path::PathBuf;
 
 fn main() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt");
+    let root = spindle_tests::services::tests_dir().join("slt");
     let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let mut files: Vec<PathBuf> = walk(&root)
         .into_iter()

@@ -6,12 +6,18 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+/// This crate's folder, read when the tests run (cargo sets it) rather than
+/// when they were compiled: clones at other paths share one target folder,
+/// and a test binary built in one of them must not read another's files.
+pub fn tests_dir() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
+}
+
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(PathBuf::from)
-        .unwrap_or_default()
+    tests_dir().parent().map(PathBuf::from).unwrap_or_default()
 }
 
 /// Runs `scripts/NAME.sh start` and returns the last line it printed (the

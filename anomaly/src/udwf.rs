@@ -336,6 +336,24 @@ impl InterArrivalEvaluator {
     }
 }
 
+/// One row's time in seconds (the streaming path calls this per row: no
+/// array conversions), microsecond-exact like [`seconds`].
+fn seconds_at(array: &ArrayRef, row: usize) -> Result<Option<f64>> {
+    let micros = match ScalarValue::try_from_array(array, row)? {
+        ScalarValue::TimestampSecond(v, _) => v.map(|s| s * 1_000_000),
+        ScalarValue::TimestampMillisecond(v, _) => v.map(|ms| ms * 1_000),
+        ScalarValue::TimestampMicrosecond(v, _) => v,
+        ScalarValue::TimestampNanosecond(v, _) => v.map(|ns| ns / 1_000),
+        other => {
+            return Err(DataFusionError::Internal(format!(
+                "inter_arrival of {}",
+                other.data_type()
+            )));
+        }
+    };
+    Ok(micros.map(|us| us as f64 / 1e6))
+}
+
 fn seconds(values: &[ArrayRef]) -> Result<Float64Array> {
     let array = values
         .first()
@@ -363,9 +381,11 @@ impl PartitionEvaluator for InterArrivalEvaluator {
     }
 
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        let s = seconds(&[values[0].slice(range.start, 1)])?;
+        let array = values
+            .first()
+            .ok_or_else(|| DataFusionError::Internal("inter_arrival without input".into()))?;
         Ok(ScalarValue::Float64(
-            self.next(s.is_valid(0).then(|| s.value(0))),
+            self.next(seconds_at(array, range.start)?),
         ))
     }
 

@@ -10,6 +10,20 @@ use arrow::util::pretty::pretty_format_batches;
 use clap::{Args, ValueEnum};
 use spindle_engine::history::register_history;
 
+/// `--history`: where the Parquet history is (shared by `query` and `server`).
+#[derive(Debug, Clone, Args)]
+pub(crate) struct HistoryArg {
+    /// History root: a directory or s3://bucket/prefix.
+    #[arg(
+        id = "history",
+        long = "history",
+        value_name = "PATH",
+        env = "SPINDLE_HISTORY",
+        default_value = "data/history"
+    )]
+    pub(crate) root: String,
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum OutputFormat {
@@ -25,14 +39,8 @@ pub(crate) enum OutputFormat {
 pub(crate) struct QueryArgs {
     /// The SQL; tables are the directories under the history root.
     sql: String,
-    /// History root: a directory or s3://bucket/prefix.
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "SPINDLE_HISTORY",
-        default_value = "data/history"
-    )]
-    history: String,
+    #[command(flatten)]
+    history: HistoryArg,
     /// Output format.
     #[arg(long, value_enum, default_value = "table")]
     format: OutputFormat,
@@ -54,7 +62,7 @@ pub(crate) fn execute(args: QueryArgs) -> Result<ExitCode> {
             };
             runtime.block_on(query_server(&args.sql, &server))?
         }
-        None => runtime.block_on(query(&args.sql, &args.history))?,
+        None => runtime.block_on(query(&args.sql, &args.history.root))?,
     };
     let mut out = std::io::stdout().lock();
     write_batches(&mut out, &batches, args.format)?;

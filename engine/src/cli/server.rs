@@ -28,14 +28,8 @@ pub(crate) struct ServerArgs {
         default_value = "data/server"
     )]
     state_dir: PathBuf,
-    /// History root for queries: a directory or s3://bucket/prefix.
-    #[arg(
-        long,
-        value_name = "PATH",
-        env = "SPINDLE_HISTORY",
-        default_value = "data/history"
-    )]
-    history: String,
+    #[command(flatten)]
+    history: super::query::HistoryArg,
     /// File whose first line is the API token (the SPINDLE_TOKEN environment
     /// variable wins). Without either, the API is open: bind 127.0.0.1 only.
     #[arg(long, value_name = "FILE")]
@@ -90,7 +84,7 @@ pub(crate) fn execute(args: ServerArgs) -> Result<ExitCode> {
     let config = ServerConfig {
         listen: args.listen,
         state_dir: args.state_dir,
-        history: args.history,
+        history: args.history.root,
         token,
         body_limit: args.body_limit,
         query: QueryLimits {

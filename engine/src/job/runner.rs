@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use arrow::array::{Array, Int64Array, RecordBatch};
-use arrow::compute::{cast, max};
+use arrow::array::RecordBatch;
+use arrow::compute::max;
 use arrow::datatypes::{DataType, TimeUnit};
 
 use super::{BadData, Job};
@@ -337,9 +337,9 @@ fn handle_bad(
 }
 
 fn max_event_time(batch: &RecordBatch, column: usize) -> Result<Option<i64>> {
-    let ints = cast(batch.column(column), &DataType::Int64)
+    let times = crate::window::event_times(batch, column)
         .map_err(|e| EngineError::Internal(e.to_string()))?;
-    Ok(ints.as_any().downcast_ref::<Int64Array>().and_then(max))
+    Ok(max(&times))
 }
 
 /// Closes every window the watermarks have passed and writes the results.

@@ -36,16 +36,7 @@ pub struct OverParts {
 
 /// Whether `plan` computes window functions.
 pub fn has_window_functions(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
-    let mut found = false;
-    plan.apply(|node| {
-        found |= is_window_exec(node.as_ref());
-        Ok(if found {
-            TreeNodeRecursion::Stop
-        } else {
-            TreeNodeRecursion::Continue
-        })
-    })?;
-    Ok(found)
+    Ok(first_window(plan)?.is_some())
 }
 
 fn is_window_exec(node: &dyn ExecutionPlan) -> bool {
@@ -89,6 +80,12 @@ pub fn split(
 
 /// The first window node from the top of the plan.
 fn topmost_window(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    first_window(plan)?
+        .ok_or_else(|| DataFusionError::Internal("no window functions in the plan".into()))
+}
+
+/// The first window node from the top, if any.
+fn first_window(plan: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let mut found = None;
     plan.apply(|node| {
         if is_window_exec(node.as_ref()) {
@@ -97,7 +94,7 @@ fn topmost_window(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan
         }
         Ok(TreeNodeRecursion::Continue)
     })?;
-    found.ok_or_else(|| DataFusionError::Internal("no window functions in the plan".into()))
+    Ok(found)
 }
 
 /// Where the stream enters the lowest window node.

@@ -110,12 +110,16 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
     let mut assigned: Vec<i32> = Vec::new();
     let mut generation = consumer.context().generation();
     while !cx.stopped() {
-        commit(
-            &consumer,
-            &config.topic,
-            &cx.take_commits(),
-            CommitMode::Async,
-        );
+        if builder.is_empty() {
+            // Between micro-batches, not per record: the job's commit
+            // requests come at most every commit interval.
+            commit(
+                &consumer,
+                &config.topic,
+                &cx.take_commits(),
+                CommitMode::Async,
+            );
+        }
         let poll_wait = if builder.is_empty() {
             cx.limits.max_wait
         } else {

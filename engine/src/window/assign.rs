@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, UInt32Array};
 use arrow::compute::{cast, take};
-use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
-use datafusion::error::{DataFusionError, Result};
+use arrow::datatypes::{SchemaRef, TimeUnit};
+use datafusion::error::Result;
 use spindle_sql::window::{WindowKind, WindowSpec};
 
 /// Window bounds in the event-time column's unit.
@@ -105,15 +105,7 @@ impl WindowAssigner {
 
     /// Event times of a batch as i64 in the column's unit (nulls are `None`).
     pub fn event_times(&self, batch: &RecordBatch) -> Result<Int64Array> {
-        let column = batch.column(self.time_column);
-        let as_int = cast(column, &DataType::Int64)?;
-        as_int
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .cloned()
-            .ok_or_else(|| {
-                DataFusionError::Internal("event time is not an integer timestamp".into())
-            })
+        super::event_times(batch, self.time_column)
     }
 
     /// Splits `batch` against the watermark `watermark` (in the column's unit).
@@ -206,6 +198,7 @@ impl Pairs {
 #[cfg(test)]
 mod tests {
     use arrow::array::TimestampMillisecondArray;
+    use arrow::datatypes::DataType;
     use arrow::datatypes::{Field, Schema};
 
     use super::*;

@@ -31,6 +31,16 @@ use spindle_sql::window::{WINDOW_END, WINDOW_START};
 pub use aggregates::{AggregateSpec, GroupedAggregates};
 pub use assign::{Shape, WindowAssigner};
 
+/// Event times of `batch`'s column `column` as i64 in the column's unit
+/// (nulls stay null): the one conversion every operator and the run loop use.
+pub fn event_times(batch: &RecordBatch, column: usize) -> Result<arrow::array::Int64Array> {
+    let ints = arrow::compute::cast(batch.column(column), &arrow::datatypes::DataType::Int64)?;
+    ints.as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .cloned()
+        .ok_or_else(|| DataFusionError::Internal("event time is not an integer timestamp".into()))
+}
+
 /// A windowed aggregation's state machine.
 pub trait WindowOperator: Send + std::fmt::Debug {
     /// Adds rows (the aggregate's input schema).

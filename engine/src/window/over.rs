@@ -20,8 +20,10 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{Array, BooleanArray, Int64Array, RecordBatch};
 use arrow::compute::kernels::cmp::{gt_eq, lt};
 use arrow::compute::take_record_batch;
-use arrow::compute::{SortColumn, cast, concat_batches, filter_record_batch, lexsort_to_indices};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::compute::{
+    SortColumn, concat_batches, filter_record_batch, lexsort_to_indices, max, min,
+};
+use arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::PhysicalSortExpr;
@@ -30,6 +32,8 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures::{FutureExt, StreamExt};
+
+use super::event_times;
 
 /// Rows split at a watermark.
 #[derive(Debug)]
@@ -52,12 +56,12 @@ pub fn split_late(batch: &RecordBatch, column: usize, watermark: i64) -> Result<
     })
 }
 
-fn event_times(batch: &RecordBatch, column: usize) -> Result<Int64Array> {
-    let ints = cast(batch.column(column), &DataType::Int64)?;
-    ints.as_any()
+fn times_where(times: &Int64Array, mask: &BooleanArray) -> Result<Int64Array> {
+    let kept = arrow::compute::filter(times, mask)?;
+    kept.as_any()
         .downcast_ref::<Int64Array>()
         .cloned()
-        .ok_or_else(|| DataFusionError::Internal("event time is not an integer".into()))
+        .ok_or_else(|| DataFusionError::Internal("filtered event times".into()))
 }
 
 /// Feeds released rows into the window stream.
@@ -159,7 +163,7 @@ impl OverOperator {
     /// Buffers rows (all at or after [`Self::released`]).
     pub fn buffer(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() > 0 {
-            let oldest = arrow::compute::min(&event_times(&batch, self.time_column)?);
+            let oldest = min(&event_times(&batch, self.time_column)?);
             self.oldest_pending = self.oldest_pending.into_iter().chain(oldest).min();
             self.pending_rows += batch.num_rows();
             self.pending.push(batch);
@@ -205,12 +209,14 @@ impl OverOperator {
         }
         let all = concat_batches(&self.schema, &self.pending)?;
         self.pending.clear();
+        // One conversion of the times; the kept and released rows' bounds
+        // come from filtering it, not from converting each part again.
         let times = event_times(&all, self.time_column)?;
         let due: BooleanArray = lt(&times, &Int64Array::new_scalar(watermark))?;
         let keep = arrow::compute::not(&due)?;
         let rest = filter_record_batch(&all, &keep)?;
         self.pending_rows = rest.num_rows();
-        self.oldest_pending = arrow::compute::min(&event_times(&rest, self.time_column)?);
+        self.oldest_pending = min(&times_where(&times, &keep)?);
         if rest.num_rows() > 0 {
             self.pending.push(rest);
         }
@@ -218,7 +224,7 @@ impl OverOperator {
         if released.num_rows() == 0 {
             return Ok(None);
         }
-        let newest = arrow::compute::max(&event_times(&released, self.time_column)?);
+        let newest = max(&times_where(&times, &due)?);
         self.newest_released = self.newest_released.into_iter().chain(newest).max();
         Ok(Some(self.sorted(&released)?))
     }

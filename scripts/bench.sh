@@ -12,8 +12,15 @@
 #   engine      `spindle run jobs/factory_features.sql` from the local broker to Parquet: throughput
 #               vs kafka-consumer-perf-test on the same topic, peak memory with 10,000 machines,
 #               latency from window close to durable Parquet on a live stream
-#   (spark, duckdb: to come — add scripts/bench/NAME.sh defining bench_NAME and
-#    append NAME to SECTIONS below)
+#   spark       the features job against Apache Spark Structured Streaming (pyspark, local[*]) on
+#               one 10 M-reading topic: throughput, CPU per reading, peak memory of the process
+#               tree, a row-by-row check that both wrote the same windows; the raw-consume
+#               ceiling (kafka-consumer-perf-test, a counting librdkafka consumer) on the same
+#               topic; window-close-to-output latency of both on a live stream; the anomaly job
+#               against the features job (the cost of the models)
+#   queries     five history queries over the spark section's Parquet history: `spindle query`
+#               and `POST /api/query` of `spindle server` against DuckDB, answers compared
+#   (a new section: add scripts/bench/NAME.sh defining bench_NAME and append NAME to SECTIONS)
 #
 # Options:
 #   --rounds N     rounds per measurement (default 5; medians and spreads are over these)
@@ -37,8 +44,18 @@
 #   BENCH_ENGINE_LIVE_SECONDS  length of each live (latency) run (default 90)
 #   BENCH_ENGINE_ROLL    the live job's Parquet rolling.interval (default 10s)
 #   BENCH_ENGINE_FLUSH   the live job's spindle.sink.flush_interval values, each run per round (default "1s 100ms")
+#   BENCH_SPARK_COUNT    readings in the spark section's topic (default 10000000)
+#   BENCH_SPARK_VERSION  pyspark and spark-sql-kafka-0-10 version (default 4.2.0)
+#   BENCH_SPARK_MEMORY   Spark's driver heap (default 2g)
+#   BENCH_SPARK_SHUFFLE  spark.sql.shuffle.partitions (default 8)
+#   BENCH_SPARK_LIVE_SECONDS  length of each live (latency) run of the spark section (default 120)
+#   BENCH_SPARK_WARMUP   windows ending in a live run's first N seconds are left out (default 30)
+#   BENCH_SPARK_ROLL / BENCH_SPARK_FLUSH  the live Spindle job's rolling.interval / flush_interval (1s / 100ms)
+#   BENCH_MODELS_COUNT   readings in the topic of the models comparison (default 1000000)
+#   BENCH_HISTORY        queries: read this history (features/ and alerts/) instead of the spark section's
+#   BENCH_SERVER_PORT    queries: port of the `spindle server` it starts (default 18480)
 #   BENCH_SKIP           space-separated parts of a section to skip (simulator: generate produce;
-#                        engine: throughput latency)
+#                        engine: throughput latency; spark: replay live models)
 #   BENCH_QUIET_PCT      a measured run first waits until the CPUs are at most this % busy (10)
 #   BENCH_QUIET_TIMEOUT  ... for at most this many seconds (60; 0 = never wait)
 #   BENCH_FROM_RUN       render the sections again from the figures of an earlier run (a folder
@@ -58,9 +75,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 source "$BENCH_ROOT/scripts/bench/lib.sh"
 
 # The order of `all`.
-SECTIONS=(simulator engine)
+SECTIONS=(simulator engine spark queries)
 
-usage() { sed -n '2,49p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,66p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 BENCH_ROUNDS=5
 BENCH_DOCS="$BENCH_ROOT/docs/BENCHMARKS.md"

@@ -47,6 +47,35 @@ pub async fn register_history(ctx: &SessionContext, root: &str) -> Result<Vec<St
     Ok(names)
 }
 
+/// Where table `name_or_location` lives: a bare name is a directory under
+/// the history `root`; anything with a `/` (a path or `s3://…` URL) is used
+/// as it is.
+pub fn table_location(root: &str, name_or_location: &str) -> String {
+    if name_or_location.contains('/') {
+        name_or_location.to_string()
+    } else {
+        format!("{}/{name_or_location}", root.trim_end_matches('/'))
+    }
+}
+
+/// Registers the Parquet files under `location` (a directory or `s3://…`)
+/// as table `name` in `ctx`; `false` (and nothing registered) while there
+/// are no files there yet.
+pub async fn register_location(ctx: &SessionContext, name: &str, location: &str) -> Result<bool> {
+    let opened = storage::open(location)?;
+    ctx.register_object_store(&opened.url, Arc::clone(&opened.store));
+    if !has_files(&*opened.store, &opened.prefix).await? {
+        return Ok(false);
+    }
+    let url = format!(
+        "{}{}/",
+        opened.url.as_str().trim_end_matches('/'),
+        absolute(&opened.prefix)
+    );
+    register_table(ctx, name, &url).await?;
+    Ok(true)
+}
+
 fn absolute(path: &object_store::path::Path) -> String {
     format!("/{}", path.as_ref())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use clap::Args;
 use spindle_engine::server::query::QueryLimits;
-use spindle_engine::server::{Server, ServerConfig, auth};
+use spindle_engine::server::{PlantConfig, Server, ServerConfig, auth};
 
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
@@ -46,6 +46,32 @@ pub(crate) struct ServerArgs {
     /// Memory pool of one history query (bytes, or with KiB/MiB/GiB).
     #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
     query_memory: usize,
+    /// The alert rows /api/anomalies reads: a table name under --history, or
+    /// a directory or s3:// URL.
+    #[arg(
+        long,
+        value_name = "NAME|PATH",
+        env = "SPINDLE_ALERTS_TABLE",
+        default_value = "alerts"
+    )]
+    alerts_table: String,
+    /// The windowed features the built-in `gaussian` model of /api/predict
+    /// fits from: a table name under --history, or a directory or s3:// URL.
+    #[arg(
+        long,
+        value_name = "NAME|PATH",
+        env = "SPINDLE_FEATURES_TABLE",
+        default_value = "features"
+    )]
+    features_table: String,
+    /// Folder of model files (<name>.json) /api/predict can score with.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "SPINDLE_MODELS",
+        default_value = "models"
+    )]
+    models: PathBuf,
 }
 
 /// `123`, `64KiB`, `1MiB`, `2GiB`.
@@ -91,6 +117,11 @@ pub(crate) fn execute(args: ServerArgs) -> Result<ExitCode> {
             max_rows: args.query_max_rows,
             timeout: args.query_timeout,
             memory: args.query_memory,
+        },
+        plant: PlantConfig {
+            alerts: args.alerts_table,
+            features: args.features_table,
+            models: Some(args.models),
         },
     };
     let runtime = super::runtime()?;

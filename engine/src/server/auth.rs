@@ -1,5 +1,6 @@
 //! Bearer-token authentication. With a token configured, every request but
-//! `GET /healthz` and `GET /metrics` needs `Authorization: Bearer <token>`;
+//! `GET /healthz`, `GET /metrics` and the dashboard's page shell (`/` and its
+//! assets, which hold no data) needs `Authorization: Bearer <token>`;
 //! anything else gets a bare 401 (no hint whether the header was missing,
 //! malformed or wrong).
 
@@ -42,7 +43,8 @@ pub(super) async fn require_token(
     let Some(expected) = &token.0 else {
         return next.run(request).await;
     };
-    if OPEN.contains(&request.uri().path()) {
+    let path = request.uri().path();
+    if OPEN.contains(&path) || super::dashboard::is_shell(path) {
         return next.run(request).await;
     }
     let presented = request

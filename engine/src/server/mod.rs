@@ -3,18 +3,22 @@
 //! directory, resumed on start), history queries, `/metrics` and
 //! `/healthz`, behind an optional bearer token and a body size limit.
 //!
-//! One file per concern: [`jobs`] and [`query`] (routes), [`health`]
+//! One file per concern: [`jobs`], [`query`], [`anomalies`] and [`predict`]
+//! (routes), `dashboard` (the web page at `/`), [`health`]
 //! (`/healthz`, `/metrics`), [`auth`] (the token), [`manager`] (job
 //! lifecycle), [`store`] (persistence), [`secrets`] (masking substituted
 //! values), [`openapi`] (the document), [`error`] (errors → HTTP answers).
 //! Only this module knows HTTP.
 
+pub mod anomalies;
 pub mod auth;
+mod dashboard;
 pub mod error;
 pub mod health;
 mod jobs;
 pub mod manager;
 pub mod openapi;
+pub mod predict;
 pub mod query;
 pub mod secrets;
 pub mod store;
@@ -49,6 +53,40 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Limits of one history query.
     pub query: QueryLimits,
+    /// Where the plant endpoints find alerts, features and models.
+    pub plant: PlantConfig,
+}
+
+/// Where the plant endpoints (`/api/anomalies*`, `/api/predict`) read.
+#[derive(Debug, Clone)]
+pub struct PlantConfig {
+    /// The alerts table: a name under the history root, or a path or `s3://` URL.
+    pub alerts: String,
+    /// The windowed features table the built-in `gaussian` model fits from
+    /// (a name under the history root, or a path or URL).
+    pub features: String,
+    /// The folder of model files (`<name>.json`), if any.
+    pub models: Option<PathBuf>,
+}
+
+/// The plant endpoints' state.
+#[derive(Debug)]
+pub struct Plant {
+    /// Where the alerts table is (a directory or `s3://…`).
+    alerts: String,
+    /// The models `/api/predict` can use.
+    models: predict::ModelRegistry,
+}
+
+impl Plant {
+    /// Resolves `config`'s table names against the history `root`.
+    pub fn new(root: &str, config: &PlantConfig) -> Self {
+        let features = crate::history::table_location(root, &config.features);
+        Self {
+            alerts: crate::history::table_location(root, &config.alerts),
+            models: predict::ModelRegistry::new(&features, config.models.clone()),
+        }
+    }
 }
 
 /// What every handler can reach.
@@ -58,6 +96,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     history: Arc<str>,
     limits: QueryLimits,
+    plant: Arc<Plant>,
 }
 
 impl FromRef<AppState> for Arc<Metrics> {
@@ -69,6 +108,8 @@ impl FromRef<AppState> for Arc<Metrics> {
 /// Every route: method, path (as in the OpenAPI document), handler.
 pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
     vec![
+        (Method::GET, "/", get(dashboard::index)),
+        (Method::GET, "/assets/{file}", get(dashboard::asset)),
         (Method::GET, "/healthz", get(health::healthz)),
         (Method::GET, "/metrics", get(health::metrics)),
         (Method::GET, "/api/openapi.json", get(openapi::document)),
@@ -80,6 +121,11 @@ pub fn routes() -> Vec<(Method, &'static str, MethodRouter<AppState>)> {
         (Method::POST, "/api/jobs/{id}/stop", post(jobs::stop)),
         (Method::POST, "/api/jobs/{id}/restart", post(jobs::restart)),
         (Method::POST, "/api/query", post(query::query)),
+        (Method::GET, "/api/tables", get(query::tables)),
+        (Method::GET, "/api/anomalies", get(anomalies::latest)),
+        (Method::GET, "/api/anomalies/count", get(anomalies::counts)),
+        (Method::POST, "/api/predict", post(predict::predict)),
+        (Method::GET, "/api/models", get(predict::models)),
     ]
 }
 
@@ -126,6 +172,7 @@ impl Server {
             metrics,
             history: Arc::from(config.history.as_str()),
             limits: config.query,
+            plant: Arc::new(Plant::new(&config.history, &config.plant)),
         };
         Ok(Self {
             listener,

@@ -16,6 +16,7 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -94,8 +95,8 @@ fn check_select(sql: &str) -> Result<()> {
     }
 }
 
-/// A session over the history under `root` with a memory pool of its own.
-async fn session(root: &str, memory: usize) -> Result<SessionContext> {
+/// A session with a memory pool of its own and no tables.
+fn limited_session(memory: usize) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(memory, 1.0)
         .build_arc()
@@ -104,29 +105,59 @@ async fn session(root: &str, memory: usize) -> Result<SessionContext> {
     let state = SessionStateBuilder::new_from_existing(base.state())
         .with_runtime_env(runtime)
         .build();
-    let ctx = SessionContext::new_with_state(state);
+    Ok(SessionContext::new_with_state(state))
+}
+
+/// The Parquet table at `location` (a directory or `s3://…`) in a session
+/// of its own with `memory` bytes; `None` while it has no files.
+pub(super) async fn table_at(location: &str, memory: usize) -> Result<Option<DataFrame>> {
+    let ctx = limited_session(memory)?;
+    if !crate::history::register_location(&ctx, "t", location).await? {
+        return Ok(None);
+    }
+    let frame = ctx
+        .table("t")
+        .await
+        .map_err(EngineError::datafusion(format!(
+            "reading the table at {location}"
+        )))?;
+    Ok(Some(frame))
+}
+
+/// A session over the history under `root` with a memory pool of its own.
+async fn session(root: &str, memory: usize) -> Result<SessionContext> {
+    let ctx = limited_session(memory)?;
     register_history(&ctx, root).await?;
     Ok(ctx)
 }
 
-/// Runs one `SELECT` over the history under `root` within `limits`. The
-/// query runs as a task of its own, so the timeout fires even while it keeps
-/// a worker thread busy; on timeout the task is aborted.
-pub async fn run_query(root: &str, sql: &str, limits: QueryLimits) -> Result<QueryResult> {
-    check_select(sql)?;
-    let mut task = tokio::spawn(collect(root.to_string(), sql.to_string(), limits));
-    let (schema, batches) = match tokio::time::timeout(limits.timeout, &mut task).await {
+/// Runs `work` as a task of its own, so the timeout fires even while it
+/// keeps a worker thread busy; on timeout the task is aborted.
+pub(super) async fn bounded<T: Send + 'static>(
+    what: &str,
+    timeout: Duration,
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    let mut task = tokio::spawn(work);
+    match tokio::time::timeout(timeout, &mut task).await {
         Ok(joined) => {
-            joined.map_err(|e| EngineError::Internal(format!("the query's task failed: {e}")))??
+            joined.map_err(|e| EngineError::Internal(format!("{what}'s task failed: {e}")))?
         }
         Err(_) => {
             task.abort();
-            return Err(EngineError::Timeout {
-                what: "the query".into(),
-                after: limits.timeout,
-            });
+            Err(EngineError::Timeout {
+                what: what.into(),
+                after: timeout,
+            })
         }
-    };
+    }
+}
+
+/// Runs one `SELECT` over the history under `root` within `limits`.
+pub async fn run_query(root: &str, sql: &str, limits: QueryLimits) -> Result<QueryResult> {
+    check_select(sql)?;
+    let work = collect(root.to_string(), sql.to_string(), limits);
+    let (schema, batches) = bounded("the query", limits.timeout, work).await?;
     let (batches, truncated) = cut(batches, limits.max_rows);
     Ok(QueryResult {
         schema,
@@ -161,7 +192,7 @@ async fn collect(
 }
 
 /// The first `max_rows` rows; whether any were cut.
-fn cut(batches: Vec<RecordBatch>, max_rows: usize) -> (Vec<RecordBatch>, bool) {
+pub(super) fn cut(batches: Vec<RecordBatch>, max_rows: usize) -> (Vec<RecordBatch>, bool) {
     let mut left = max_rows;
     let mut kept = Vec::new();
     let mut truncated = false;
@@ -229,18 +260,7 @@ fn encode(result: &QueryResult, format: Format) -> Result<(Vec<u8>, &'static str
             Ok((out, "text/csv; charset=utf-8"))
         }
         Format::Json => {
-            let mut writer = arrow_json::ArrayWriter::new(Vec::new());
-            for batch in &result.batches {
-                writer.write(batch).map_err(failed("JSON"))?;
-            }
-            writer.finish().map_err(failed("JSON"))?;
-            let rows = writer.into_inner();
-            let rows: serde_json::Value = if rows.is_empty() {
-                serde_json::Value::Array(Vec::new())
-            } else {
-                serde_json::from_slice(&rows)
-                    .map_err(|e| EngineError::Internal(format!("encoding JSON: {e}")))?
-            };
+            let rows = json_rows(&result.batches)?;
             let columns: Vec<serde_json::Value> = result
                 .schema
                 .fields()
@@ -257,6 +277,52 @@ fn encode(result: &QueryResult, format: Format) -> Result<(Vec<u8>, &'static str
             Ok((out, "application/json"))
         }
     }
+}
+
+/// The rows of `batches` as a JSON array of objects (column → value; nulls
+/// left out).
+pub(super) fn json_rows(batches: &[RecordBatch]) -> Result<serde_json::Value> {
+    let failed = |e: arrow::error::ArrowError| EngineError::Internal(format!("encoding JSON: {e}"));
+    let mut writer = arrow_json::ArrayWriter::new(Vec::new());
+    for batch in batches {
+        writer.write(batch).map_err(failed)?;
+    }
+    writer.finish().map_err(failed)?;
+    let rows = writer.into_inner();
+    if rows.is_empty() {
+        return Ok(serde_json::Value::Array(Vec::new()));
+    }
+    serde_json::from_slice(&rows).map_err(|e| EngineError::Internal(format!("encoding JSON: {e}")))
+}
+
+/// `GET /api/tables`: every table under the history root with its columns
+/// (name and Arrow type), by name.
+pub(super) async fn tables(State(app): State<AppState>) -> Result<Response, ApiError> {
+    let (root, memory) = (app.history.to_string(), app.limits.memory);
+    let work = async move {
+        let ctx = limited_session(memory)?;
+        let mut names = register_history(&ctx, &root).await?;
+        names.sort();
+        let mut tables = Vec::new();
+        for name in names {
+            let provider = ctx
+                .table_provider(name.as_str())
+                .await
+                .map_err(EngineError::datafusion(format!("reading table {name}")))?;
+            let columns: Vec<serde_json::Value> = provider
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| serde_json::json!({"name": f.name(), "type": f.data_type().to_string()}))
+                .collect();
+            tables.push(serde_json::json!({"name": name, "columns": columns}));
+        }
+        Ok(serde_json::Value::Array(tables))
+    };
+    let tables = bounded("listing the tables", app.limits.timeout, work)
+        .await
+        .map_err(|e| ApiError::from_engine(&e, str::to_string))?;
+    Ok(axum::Json(tables).into_response())
 }
 
 /// `POST /api/query`.

@@ -22,7 +22,7 @@ fn env(name: &str) -> Option<String> {
     }
 }
 
-fn app(state_dir: &Path, token: Option<&str>, body_limit: usize) -> Router {
+pub(super) fn app(state_dir: &Path, token: Option<&str>, body_limit: usize) -> Router {
     let metrics = Arc::new(Metrics::new().unwrap());
     let manager = JobManager::new(state_dir, Arc::clone(&metrics), env).unwrap();
     let app = AppState {
@@ -34,11 +34,19 @@ fn app(state_dir: &Path, token: Option<&str>, body_limit: usize) -> Router {
             timeout: Duration::from_secs(10),
             memory: 64 << 20,
         },
+        plant: Arc::new(Plant::new(
+            &state_dir.join("history").display().to_string(),
+            &PlantConfig {
+                alerts: "alerts".into(),
+                features: "features".into(),
+                models: Some(state_dir.join("models")),
+            },
+        )),
     };
     router(app, Token(token.map(Arc::from)), body_limit)
 }
 
-async fn call(
+pub(super) async fn call(
     router: &Router,
     method: &str,
     path: &str,
@@ -61,7 +69,7 @@ async fn call(
     (status, bytes.to_vec())
 }
 
-fn json_of(body: &[u8]) -> Value {
+pub(super) fn json_of(body: &[u8]) -> Value {
     serde_json::from_slice(body).unwrap_or_else(|e| {
         panic!("{e}: {}", String::from_utf8_lossy(body));
     })
@@ -89,7 +97,9 @@ async fn every_route_answers_on_its_method() {
     let dir = tempfile::tempdir().unwrap();
     let router = app(dir.path(), None, 1 << 20);
     for (method, path, _) in routes() {
-        let path = path.replace("{id}", "no-such-job");
+        let path = path
+            .replace("{id}", "no-such-job")
+            .replace("{file}", "app.js");
         let body = (method == Method::POST).then(|| "{}".to_string());
         let (status, _) = call(&router, method.as_str(), &path, None, body).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
@@ -104,12 +114,20 @@ async fn every_route_answers_on_its_method() {
 async fn with_a_token_only_health_and_metrics_are_open() {
     let dir = tempfile::tempdir().unwrap();
     let router = app(dir.path(), Some("let-me-in"), 1 << 20);
-    for path in ["/healthz", "/metrics"] {
-        let (status, _) = call(&router, "GET", path, None, None).await;
+    let open = ["/healthz", "/metrics", "/", "/assets/{file}"];
+    for path in open {
+        let path = path.replace("{file}", "app.js");
+        let (status, _) = call(&router, "GET", &path, None, None).await;
         assert_eq!(status, StatusCode::OK, "{path}");
     }
+    let (status, _) = call(&router, "GET", "/assets/other.js", None, None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "only the shell's own files are open"
+    );
     for (method, path, _) in routes() {
-        if matches!(path, "/healthz" | "/metrics") {
+        if open.contains(&path) {
             continue;
         }
         for token in [None, Some("wrong"), Some("let-me-in-not"), Some("")] {
@@ -134,7 +152,12 @@ async fn oversized_bodies_are_refused_with_413() {
     let dir = tempfile::tempdir().unwrap();
     let router = app(dir.path(), None, 1024);
     let big = json!({ "sql": format!("SELECT 1 -- {}", "x".repeat(2048)) }).to_string();
-    for path in ["/api/jobs", "/api/jobs/validate", "/api/query"] {
+    for path in [
+        "/api/jobs",
+        "/api/jobs/validate",
+        "/api/query",
+        "/api/predict",
+    ] {
         let (status, body) = call(&router, "POST", path, None, Some(big.clone())).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}");
         assert!(json_of(&body)["error"].is_string());

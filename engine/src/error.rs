@@ -105,6 +105,15 @@ pub enum EngineError {
         /// The limit.
         after: std::time::Duration,
     },
+    /// A checkpoint cannot be read (corrupt, partial, of another version) or
+    /// does not fit the job.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint object.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// Anything else about the engine's own state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -117,9 +126,11 @@ impl EngineError {
             Self::Job { .. } | Self::BadRecord { .. } | Self::Refused(_) | Self::Timeout { .. } => {
                 ErrorKind::User
             }
-            Self::Kafka { .. } | Self::Storage { .. } | Self::Io { .. } | Self::Sink { .. } => {
-                ErrorKind::External
-            }
+            Self::Kafka { .. }
+            | Self::Storage { .. }
+            | Self::Io { .. }
+            | Self::Sink { .. }
+            | Self::Checkpoint { .. } => ErrorKind::External,
             Self::DataFusion { source, .. } => match source {
                 datafusion::error::DataFusionError::Plan(_)
                 | datafusion::error::DataFusionError::SQL(..) => ErrorKind::User,

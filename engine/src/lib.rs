@@ -16,6 +16,7 @@
 //! - [`server`]: `spindle server`, the job service (REST API, `/metrics`).
 //! - [`error`]: the one error type, [`EngineError`].
 
+pub mod checkpoint;
 pub mod decode;
 pub mod error;
 pub mod history;

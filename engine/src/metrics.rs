@@ -42,6 +42,7 @@ pub struct Metrics {
     rows_out: IntCounterVec,
     sink_errors: IntCounterVec,
     batch_duration: HistogramVec,
+    checkpoint_duration: HistogramVec,
     latency: HistogramVec,
     watermark_lag: GaugeVec,
     open_windows: IntGaugeVec,
@@ -91,6 +92,12 @@ impl Metrics {
                 BATCH_BUCKETS,
                 &["job"],
             )?,
+            checkpoint_duration: histogram(
+                "spindle_checkpoint_duration_seconds",
+                "Time to checkpoint every partition a job owns: stage sink output, write the checkpoints, publish, commit offsets (its _count counts checkpoints).",
+                BATCH_BUCKETS,
+                &["job"],
+            )?,
             latency: histogram(
                 "spindle_end_to_end_latency_seconds",
                 "Wall-clock time from a micro-batch's newest event time until its rows were handed to the sinks.",
@@ -135,6 +142,10 @@ impl Metrics {
             ("rows_out", Box::new(self.rows_out.clone())),
             ("sink_errors", Box::new(self.sink_errors.clone())),
             ("batch_duration", Box::new(self.batch_duration.clone())),
+            (
+                "checkpoint_duration",
+                Box::new(self.checkpoint_duration.clone()),
+            ),
             ("latency", Box::new(self.latency.clone())),
             ("watermark_lag", Box::new(self.watermark_lag.clone())),
             ("open_windows", Box::new(self.open_windows.clone())),
@@ -302,6 +313,15 @@ impl JobMetrics {
         self.totals.batches.fetch_add(1, Relaxed);
         if let Some(m) = &self.metrics {
             m.batch_duration
+                .with_label_values(&[self.job.as_str()])
+                .observe(elapsed.as_secs_f64());
+        }
+    }
+
+    /// One checkpoint of the whole job took `elapsed`.
+    pub fn observe_checkpoint(&self, elapsed: Duration) {
+        if let Some(m) = &self.metrics {
+            m.checkpoint_duration
                 .with_label_values(&[self.job.as_str()])
                 .observe(elapsed.as_secs_f64());
         }

@@ -63,6 +63,27 @@ impl WatermarkTracker {
             });
     }
 
+    /// The largest event time `partition` has delivered, if any.
+    pub fn partition_max(&self, partition: i32) -> Option<i64> {
+        self.partitions
+            .get(&partition)
+            .map(|p| p.max_event_time)
+            .filter(|t| *t != i64::MIN)
+    }
+
+    /// Takes over a checkpointed partition's progress.
+    pub fn restore(&mut self, partition: i32, max_event_time: Option<i64>, now: Instant) {
+        self.assign(partition, now);
+        if let Some(t) = max_event_time {
+            self.observe(partition, t, now);
+        }
+    }
+
+    /// Forgets a partition that moved to another worker.
+    pub fn remove(&mut self, partition: i32) {
+        self.partitions.remove(&partition);
+    }
+
     /// Marks the end of input: every window may close.
     pub fn finish(&mut self) {
         self.finished = true;

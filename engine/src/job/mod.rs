@@ -3,6 +3,9 @@
 //! ([`runner`]). Everything that can be wrong with the text or the options
 //! is reported before anything starts.
 
+#[cfg(test)]
+mod checkpoint_tests;
+pub mod checkpointing;
 pub mod offsets;
 pub mod runner;
 mod settings;
@@ -50,6 +53,11 @@ pub struct SourceRuntime {
     pub watermark: WatermarkTracker,
     /// Processed offsets not yet committed.
     pub offsets: offsets::OffsetLedger,
+    /// Whether the source can start at given offsets (Kafka): only such
+    /// sources are checkpointed.
+    pub seekable: bool,
+    /// The partitions this worker owns, when the job is checkpointed.
+    pub tasks: Option<std::collections::BTreeMap<i32, checkpointing::Task>>,
 }
 
 impl std::fmt::Debug for SourceRuntime {
@@ -86,6 +94,8 @@ pub struct Job {
     pub dead_letter: SideOutput,
     /// Rows that missed their window.
     pub late: SideOutput,
+    /// Where checkpoints go (`None`: not checkpointed).
+    pub checkpoints: Option<crate::checkpoint::CheckpointStore>,
 }
 
 /// Options every source understands besides its connector's.
@@ -117,14 +127,21 @@ impl Job {
         let ctx = spindle_sql::context::new_session();
         let plan = plan_job(&parsed, &ctx).await?;
         let settings = JobSettings::from_plan(&plan)?;
-        let sources = plan
+        let mut sources = plan
             .sources
             .iter()
             .map(|t| source_runtime(t, &settings))
             .collect::<Result<Vec<_>>>()?;
+        let checkpoints = checkpoint_store(&settings, &sources, options)?;
+        if checkpoints.is_some() {
+            for source in &mut sources {
+                source.tasks = Some(Default::default());
+            }
+        }
         let dead_letter = SideOutput::new(options.side_outputs.join("dead-letter.jsonl"));
         let context = SinkContext {
             dead_letter: dead_letter.clone(),
+            job: options.name.clone(),
         };
         let sinks = plan
             .sinks
@@ -142,8 +159,34 @@ impl Job {
             settings,
             dead_letter,
             late: SideOutput::new(options.side_outputs.join("late.jsonl")),
+            checkpoints,
         })
     }
+}
+
+/// The job's checkpoint store: on when the interval is not zero and every
+/// source can seek (Kafka); the simulator replays from its seed instead.
+fn checkpoint_store(
+    settings: &JobSettings,
+    sources: &[SourceRuntime],
+    options: &JobOptions,
+) -> Result<Option<crate::checkpoint::CheckpointStore>> {
+    if settings.checkpoint_interval.is_zero()
+        || sources.is_empty()
+        || sources.iter().any(|s| !s.seekable)
+    {
+        return Ok(None);
+    }
+    let default = options.side_outputs.join("checkpoints");
+    let root = match &settings.checkpoint_path {
+        Some(path) => path.clone(),
+        None => default.to_string_lossy().into_owned(),
+    };
+    Ok(Some(crate::checkpoint::CheckpointStore::open(
+        &root,
+        &options.name,
+        settings.checkpoint_keep,
+    )?))
 }
 
 async fn compile_pipelines(
@@ -228,6 +271,8 @@ fn source_runtime(table: &TableDef, settings: &JobSettings) -> Result<SourceRunt
         event_time,
         watermark: WatermarkTracker::new(delay, idle_timeout),
         offsets: offsets::OffsetLedger::default(),
+        seekable: connector == "kafka",
+        tasks: None,
     })
 }
 
@@ -245,6 +290,7 @@ pub fn validate_table(table: &TableDef) -> Result<()> {
         // Nothing is written while checking: the dead-letter file is never opened.
         let context = SinkContext {
             dead_letter: SideOutput::new(PathBuf::from("dead-letter.jsonl")),
+            job: String::new(),
         };
         open_sink(table, &context).map(|_| ())
     }

@@ -11,10 +11,11 @@ use arrow::array::RecordBatch;
 use arrow::compute::max;
 use arrow::datatypes::{DataType, TimeUnit};
 
-use super::{BadData, Job};
+use super::{BadData, Job, checkpointing};
 use crate::decode::RawBatch;
 use crate::error::{EngineError, Result};
 use crate::metrics::JobMetrics;
+use crate::plan::Tagged;
 use crate::sources::{SourceEvent, SourceHandle};
 
 /// Counters of a run.
@@ -88,10 +89,17 @@ fn sink_result<T>(metrics: &JobMetrics, sink: &str, result: Result<T>) -> Result
 pub async fn run(mut job: Job, options: RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary> {
     let mut handles = start_sources(&mut job)?;
     options.metrics.set_running(true);
-    let result = run_loop(&mut job, &mut handles, &options, &stop).await;
+    let mut result = run_loop(&mut job, &mut handles, &options, &stop).await;
+    if result.is_ok() && job.checkpoints.is_some() {
+        // Stopping takes a final checkpoint: a restart (perhaps of an
+        // edited job) resumes exactly here.
+        if let Err(error) = checkpoint_all(&mut job, &handles).await {
+            result = Err(error);
+        }
+    }
     let closed = close_sinks(&mut job, &options.metrics).await;
     options.metrics.set_running(false);
-    if result.is_ok() && closed.is_ok() {
+    if result.is_ok() && closed.is_ok() && job.checkpoints.is_none() {
         commit_offsets(&mut job, &handles);
     }
     for handle in &mut handles {
@@ -100,6 +108,14 @@ pub async fn run(mut job: Job, options: RunOptions, stop: Arc<AtomicBool>) -> Re
     let summary = result?;
     closed?;
     Ok(summary)
+}
+
+/// Checkpoints every partition of every source.
+async fn checkpoint_all(job: &mut Job, handles: &[SourceHandle]) -> Result<()> {
+    for (i, handle) in handles.iter().enumerate() {
+        checkpointing::checkpoint(job, i, None, handle).await?;
+    }
+    Ok(())
 }
 
 /// Makes every sink durable, then commits what is done.
@@ -126,6 +142,7 @@ fn commit_offsets(job: &mut Job, handles: &[SourceHandle]) {
 }
 
 fn start_sources(job: &mut Job) -> Result<Vec<SourceHandle>> {
+    let store = job.checkpoints.clone();
     job.sources
         .iter_mut()
         .map(|s| {
@@ -133,7 +150,11 @@ fn start_sources(job: &mut Job) -> Result<Vec<SourceHandle>> {
                 .starter
                 .take()
                 .ok_or_else(|| EngineError::Internal(format!("source {} started twice", s.name)))?;
-            starter()
+            starter(
+                store
+                    .as_ref()
+                    .map(|store| checkpointing::lookup(store, &s.name)),
+            )
         })
         .collect()
 }
@@ -157,10 +178,15 @@ async fn run_loop(
         for (i, handle) in handles.iter_mut().enumerate() {
             match handle.next(wait).await {
                 Some(SourceEvent::Batch(raws)) => process_batch(job, i, raws, &mut tally).await?,
-                Some(SourceEvent::Assigned(partitions)) => {
+                Some(SourceEvent::Assigned(partitions, restored)) => {
+                    checkpointing::assigned(job, i, &partitions, restored).await?;
+                }
+                Some(SourceEvent::Revoking(partitions, done)) => {
+                    checkpointing::checkpoint(job, i, Some(&partitions), handle).await?;
                     for p in partitions {
-                        job.sources[i].watermark.assign(p, Instant::now());
+                        checkpointing::forget(job, i, p);
                     }
+                    let _ = done.send(());
                 }
                 Some(SourceEvent::CaughtUp) if options.until_idle => {
                     finished[i] = true;
@@ -171,7 +197,18 @@ async fn run_loop(
             }
         }
         advance(job, &mut tally).await?;
-        if last_commit.elapsed() >= job.settings.commit_interval {
+        if job.checkpoints.is_some() {
+            if last_commit.elapsed() >= job.settings.checkpoint_interval {
+                let started = Instant::now();
+                checkpoint_all(job, handles).await?;
+                options.metrics.observe_checkpoint(started.elapsed());
+                last_commit = Instant::now();
+                last_flush = last_commit;
+            } else if last_flush.elapsed() >= job.settings.flush_interval {
+                flush_sinks(job, &options.metrics).await?;
+                last_flush = Instant::now();
+            }
+        } else if last_commit.elapsed() >= job.settings.commit_interval {
             commit_point(job, handles, &options.metrics).await?;
             last_commit = Instant::now();
             last_flush = last_commit;
@@ -251,6 +288,7 @@ async fn process_batch(
             job.sources[source]
                 .offsets
                 .record(raw.partition, last.offset + 1, newest);
+            checkpointing::processed(job, source, raw.partition, last.offset + 1);
         }
         if let (Some(latest), Some((_, unit))) = (newest, job.sources[source].event_time) {
             let seconds = event_seconds(latest, unit);
@@ -266,7 +304,7 @@ async fn process_batch(
                 continue;
             }
             let produced = job.pipelines[index]
-                .process(&batch, watermark)
+                .process(raw.partition, &batch, watermark)
                 .await
                 .map_err(EngineError::datafusion(format!(
                     "pipeline into {}",
@@ -278,7 +316,12 @@ async fn process_batch(
                 job.late.write_rows(&with_pipeline(late, &sink)?)?;
             }
             let sink = job.pipelines[index].sink.clone();
-            write_rows(job, &sink, produced.rows, tally).await?;
+            let rows = produced
+                .rows
+                .into_iter()
+                .map(|b| (raw.partition, b))
+                .collect();
+            write_rows(job, &sink, source, rows, tally).await?;
         }
         if let Some(latest) = newest {
             job.sources[source]
@@ -351,10 +394,10 @@ async fn advance(job: &mut Job, tally: &mut Tally<'_>) -> Result<()> {
         }
         let source = job
             .sources
-            .iter_mut()
-            .find(|s| s.name == job.pipelines[index].source)
+            .iter()
+            .position(|s| s.name == job.pipelines[index].source)
             .ok_or_else(|| EngineError::Internal("pipeline without source".into()))?;
-        let watermark = source.watermark.watermark(now);
+        let watermark = job.sources[source].watermark.watermark(now);
         let rows =
             job.pipelines[index]
                 .advance(watermark)
@@ -364,23 +407,34 @@ async fn advance(job: &mut Job, tally: &mut Tally<'_>) -> Result<()> {
                     job.pipelines[index].sink
                 )))?;
         let sink = job.pipelines[index].sink.clone();
-        write_rows(job, &sink, rows, tally).await?;
+        write_rows(job, &sink, source, rows, tally).await?;
     }
     Ok(())
 }
 
+/// Writes rows computed from partitions of source `source` (each
+/// checkpointed partition's rows go with its epoch).
 async fn write_rows(
     job: &mut Job,
     sink: &str,
-    rows: Vec<RecordBatch>,
+    source: usize,
+    rows: Vec<Tagged>,
     tally: &mut Tally<'_>,
 ) -> Result<()> {
+    let origins: Vec<_> = rows
+        .iter()
+        .map(|(partition, _)| checkpointing::origin(job, source, *partition))
+        .collect();
     let Some((_, target)) = job.sinks.iter_mut().find(|(name, _)| name == sink) else {
         return Err(EngineError::Internal(format!("no sink {sink}")));
     };
-    for batch in rows {
+    for ((_, batch), origin) in rows.into_iter().zip(origins) {
         tally.rows_out(sink, batch.num_rows());
-        sink_result(tally.metrics, sink, target.write(batch).await)?;
+        let written = match origin {
+            Some(origin) => target.write_from(&origin, batch).await,
+            None => target.write(batch).await,
+        };
+        sink_result(tally.metrics, sink, written)?;
     }
     Ok(())
 }

@@ -24,6 +24,17 @@ pub struct JobSettings {
     /// `spindle.source.commit_interval`: how often sinks make everything
     /// durable and sources commit the offsets of what is done (default 30s).
     pub commit_interval: Duration,
+    /// `spindle.checkpoint.interval`: how often Kafka-fed state is
+    /// checkpointed (default 30s; `0s` turns checkpoints off and offsets are
+    /// committed every commit interval behind what no pipeline holds).
+    pub checkpoint_interval: Duration,
+    /// `spindle.checkpoint.path`: where checkpoints go, a local path or an
+    /// `s3://` URL (default: `checkpoints/` in the job's state directory;
+    /// workers of one job must share it).
+    pub checkpoint_path: Option<String>,
+    /// `spindle.checkpoint.keep`: complete checkpoints kept per partition
+    /// (default 3).
+    pub checkpoint_keep: usize,
 }
 
 impl Default for JobSettings {
@@ -33,16 +44,22 @@ impl Default for JobSettings {
             idle_timeout: super::DEFAULT_IDLE_TIMEOUT,
             flush_interval: Duration::from_millis(100),
             commit_interval: Duration::from_secs(30),
+            checkpoint_interval: Duration::from_secs(30),
+            checkpoint_path: None,
+            checkpoint_keep: 3,
         }
     }
 }
 
 /// Every setting, for messages.
-pub(crate) const SETTINGS: [&str; 4] = [
+pub(crate) const SETTINGS: [&str; 7] = [
     "spindle.window.allowed_lateness",
     "spindle.watermark.idle_timeout",
     "spindle.sink.flush_interval",
     "spindle.source.commit_interval",
+    "spindle.checkpoint.interval",
+    "spindle.checkpoint.path",
+    "spindle.checkpoint.keep",
 ];
 
 impl JobSettings {
@@ -61,6 +78,14 @@ impl JobSettings {
                 "spindle.watermark.idle_timeout" => settings.idle_timeout = duration()?,
                 "spindle.sink.flush_interval" => settings.flush_interval = duration()?,
                 "spindle.source.commit_interval" => settings.commit_interval = duration()?,
+                "spindle.checkpoint.interval" => settings.checkpoint_interval = duration()?,
+                "spindle.checkpoint.path" => settings.checkpoint_path = Some(value.clone()),
+                "spindle.checkpoint.keep" => {
+                    settings.checkpoint_keep = value.parse().map_err(|e| SqlError::Plan {
+                        message: format!("SET {key}: {value:?} is not a count: {e}"),
+                        location: *location,
+                    })?;
+                }
                 other => {
                     return Err(SqlError::Plan {
                         message: format!(

@@ -10,6 +10,7 @@
 //! closed windows.
 
 pub mod over;
+mod partitioned;
 pub mod slot;
 
 use std::sync::Arc;
@@ -33,6 +34,8 @@ use crate::window::assign::{Shape, WindowAssigner, millis_to_unit};
 use crate::window::fixed::FixedWindows;
 use crate::window::session::SessionWindows;
 use crate::window::{AggregateSpec, GroupLayout, WindowOperator};
+pub use partitioned::Tagged;
+use partitioned::{Over, Windowed};
 use slot::{Slot, SlotExec, SlotTable};
 
 /// What one micro-batch produced.
@@ -61,21 +64,6 @@ enum Stage {
     Stateless(Arc<dyn ExecutionPlan>),
     Windowed(Box<Windowed>),
     Over(Box<Over>),
-}
-
-#[derive(Debug)]
-struct Over {
-    time_column: usize,
-    parts: over::OverParts,
-}
-
-#[derive(Debug)]
-struct Windowed {
-    assigner: WindowAssigner,
-    pre: Arc<dyn ExecutionPlan>,
-    operator: Box<dyn WindowOperator>,
-    closed: Slot,
-    post: Arc<dyn ExecutionPlan>,
 }
 
 /// Operators that would need all of an unbounded input before emitting.
@@ -131,70 +119,67 @@ impl CompiledPipeline {
         })
     }
 
-    /// Runs one micro-batch of source rows; `watermark` is the job watermark
-    /// before this batch (event-time unit).
-    pub async fn process(&mut self, batch: &RecordBatch, watermark: i64) -> Result<Produced> {
-        match &mut self.stage {
+    /// Runs one micro-batch of source rows from `partition`; `watermark`
+    /// is the job watermark before this batch (event-time unit).
+    pub async fn process(
+        &mut self,
+        partition: i32,
+        batch: &RecordBatch,
+        watermark: i64,
+    ) -> Result<Produced> {
+        let late = match &mut self.stage {
             Stage::Stateless(plan) => {
                 self.input.fill(vec![batch.clone()]);
-                Ok(Produced {
+                return Ok(Produced {
                     rows: collect(Arc::clone(plan), Arc::clone(&self.task)).await?,
                     late: None,
-                })
+                });
             }
             Stage::Windowed(w) => {
                 let assigned = w.assigner.assign(batch, watermark)?;
                 self.input.fill(vec![assigned.on_time]);
-                for rows in collect(Arc::clone(&w.pre), Arc::clone(&self.task)).await? {
-                    w.operator.process(&rows)?;
+                let rows = collect(Arc::clone(&w.pre), Arc::clone(&self.task)).await?;
+                let operator = w.operator(partition)?;
+                for rows in rows {
+                    operator.process(&rows)?;
                 }
-                let late = (assigned.late.num_rows() > 0).then_some(assigned.late);
-                Ok(Produced {
-                    rows: Vec::new(),
-                    late,
-                })
+                assigned.late
             }
             Stage::Over(o) => {
-                let released = o.parts.operator.released();
-                let split = crate::window::over::split_late(batch, o.time_column, released)?;
+                let split = crate::window::over::split_late(batch, o.time_column, o.released)?;
                 self.input.fill(vec![split.on_time]);
-                for rows in collect(Arc::clone(&o.parts.pre), Arc::clone(&self.task)).await? {
-                    o.parts.operator.buffer(rows)?;
+                let rows = collect(Arc::clone(&o.pre), Arc::clone(&self.task)).await?;
+                let parts = o.parts(partition, &self.task)?;
+                for rows in rows {
+                    parts.operator.buffer(rows)?;
                 }
-                let late = (split.late.num_rows() > 0).then_some(split.late);
-                Ok(Produced {
-                    rows: Vec::new(),
-                    late,
-                })
+                split.late
             }
-        }
+        };
+        Ok(Produced {
+            rows: Vec::new(),
+            late: (late.num_rows() > 0).then_some(late),
+        })
     }
 
     /// Emits every window the watermark has passed (and, for `OVER`
-    /// pipelines, the rows it released).
-    pub async fn advance(&mut self, watermark: i64) -> Result<Vec<RecordBatch>> {
-        let (results, slot, post) = match &mut self.stage {
-            Stage::Stateless(_) => return Ok(Vec::new()),
-            Stage::Windowed(w) => (w.operator.close(watermark)?, &w.closed, &w.post),
-            Stage::Over(o) => (
-                o.parts.operator.advance(watermark).await?,
-                &o.parts.results,
-                &o.parts.post,
-            ),
-        };
-        if results.is_empty() {
-            return Ok(Vec::new());
+    /// pipelines, the rows it released), tagged with their partition.
+    pub async fn advance(&mut self, watermark: i64) -> Result<Vec<Tagged>> {
+        match &mut self.stage {
+            Stage::Stateless(_) => Ok(Vec::new()),
+            Stage::Windowed(w) => w.advance(watermark, &self.task).await,
+            Stage::Over(o) => o.advance(watermark, &self.task).await,
         }
-        slot.fill(results);
-        collect(Arc::clone(post), Arc::clone(&self.task)).await
     }
 
     /// Open windows and approximate state bytes (0 for stateless pipelines).
     pub fn state(&self) -> (usize, usize) {
         match &self.stage {
             Stage::Stateless(_) => (0, 0),
-            Stage::Windowed(w) => (w.operator.open_windows(), w.operator.state_size()),
-            Stage::Over(o) => (0, o.parts.operator.pending_rows()),
+            Stage::Windowed(w) => w.operators.values().fold((0, 0), |(n, b), o| {
+                (n + o.open_windows(), b + o.state_size())
+            }),
+            Stage::Over(o) => (0, o.parts.values().map(|p| p.operator.pending_rows()).sum()),
         }
     }
 
@@ -203,8 +188,55 @@ impl CompiledPipeline {
     pub fn oldest_held(&self) -> Option<i64> {
         match &self.stage {
             Stage::Stateless(_) => None,
-            Stage::Windowed(w) => w.operator.oldest_held(),
-            Stage::Over(o) => o.parts.operator.oldest_held(),
+            Stage::Windowed(w) => w.operators.values().filter_map(|o| o.oldest_held()).min(),
+            Stage::Over(o) => o
+                .parts
+                .values()
+                .filter_map(|p| p.operator.oldest_held())
+                .min(),
+        }
+    }
+
+    /// `partition`'s state, for a checkpoint.
+    pub fn snapshot(&mut self, partition: i32) -> Result<Vec<RecordBatch>> {
+        match &mut self.stage {
+            Stage::Stateless(_) => Ok(Vec::new()),
+            Stage::Windowed(w) => match w.operators.get_mut(&partition) {
+                Some(operator) => operator.snapshot(),
+                None => Ok(Vec::new()),
+            },
+            Stage::Over(o) => Ok(o
+                .parts
+                .get(&partition)
+                .map(|p| p.operator.snapshot())
+                .unwrap_or_default()),
+        }
+    }
+
+    /// Replaces `partition`'s state with a checkpointed one.
+    pub fn restore(&mut self, partition: i32, state: &[RecordBatch]) -> Result<()> {
+        self.forget(partition);
+        match &mut self.stage {
+            Stage::Stateless(_) => Ok(()),
+            Stage::Windowed(w) => w.operator(partition)?.restore(state),
+            Stage::Over(o) => {
+                let released = o.released;
+                let parts = o.parts(partition, &self.task)?;
+                parts.operator.restore(state, released)
+            }
+        }
+    }
+
+    /// Drops `partition`'s state (it moved to another worker).
+    pub fn forget(&mut self, partition: i32) {
+        match &mut self.stage {
+            Stage::Stateless(_) => {}
+            Stage::Windowed(w) => {
+                w.operators.remove(&partition);
+            }
+            Stage::Over(o) => {
+                o.parts.remove(&partition);
+            }
         }
     }
 
@@ -274,7 +306,7 @@ fn split_over(
         ))
     })?;
     let (time_column, _) = time_column(source, &watermark.column)?;
-    let parts = over::split(physical, &watermark.column, task)?;
+    let parts = over::split(Arc::clone(&physical), &watermark.column, task)?;
     if over::has_window_functions(&parts.pre)? || over::has_window_functions(&parts.post)? {
         return Err(DataFusionError::Plan(
             "OVER (…) windows in several branches of one INSERT (UNION, joins) are not \
@@ -284,7 +316,14 @@ fn split_over(
     }
     reject_blocking(&parts.pre, true)?;
     reject_blocking(&parts.post, true)?;
-    Ok(Over { time_column, parts })
+    Ok(Over {
+        time_column,
+        time_name: watermark.column.clone(),
+        pre: Arc::clone(&parts.pre),
+        physical,
+        parts: std::collections::BTreeMap::new(),
+        released: i64::MIN,
+    })
 }
 
 fn split_windowed(
@@ -324,7 +363,8 @@ fn split_windowed(
     Ok(Windowed {
         assigner: assigner.clone(),
         pre,
-        operator,
+        template: operator,
+        operators: std::collections::BTreeMap::new(),
         closed,
         post,
     })

@@ -18,6 +18,7 @@ use arrow::array::RecordBatch;
 use async_trait::async_trait;
 use spindle_sql::ddl::{Options, TableDef};
 
+use crate::checkpoint::StagedFile;
 use crate::error::Result;
 use crate::side_output::SideOutput;
 
@@ -41,6 +42,8 @@ pub fn options(connector: &str) -> Option<&'static [&'static str]> {
 pub struct SinkContext {
     /// The job's dead-letter output (for rows or lines a destination rejects).
     pub dead_letter: SideOutput,
+    /// The job's name (in exactly-once file names).
+    pub job: String,
 }
 
 /// A destination for rows of one table.
@@ -58,6 +61,50 @@ pub trait Sink: Send + std::fmt::Debug {
     }
     /// Flushes and releases everything; no writes after this.
     async fn close(&mut self) -> Result<()>;
+
+    /// Accepts rows computed from a checkpointed source partition. Sinks
+    /// with exactly-once output (Parquet) keep them apart per origin and
+    /// publish them with the origin's checkpoint; others just write.
+    async fn write_from(&mut self, origin: &Origin, batch: RecordBatch) -> Result<()> {
+        let _ = origin;
+        self.write(batch).await
+    }
+
+    /// Before `origin`'s checkpoint: makes its rows durable (not yet
+    /// visible, for exactly-once sinks) and lists what to publish once the
+    /// checkpoint is written.
+    async fn stage(&mut self, origin: &Origin) -> Result<Vec<StagedFile>> {
+        let _ = origin;
+        self.commit().await?;
+        Ok(Vec::new())
+    }
+
+    /// After the checkpoint listing `files` is written: makes them visible.
+    /// Runs again for the restored checkpoint after a crash, so it must be
+    /// idempotent.
+    async fn publish(&mut self, files: &[StagedFile]) -> Result<()> {
+        let _ = files;
+        Ok(())
+    }
+
+    /// When `origin` is restored from its checkpoint of epoch
+    /// `origin.epoch - 1`: removes output a crashed attempt staged later.
+    async fn discard_staged(&mut self, origin: &Origin) -> Result<()> {
+        let _ = origin;
+        Ok(())
+    }
+}
+
+/// A checkpointed source partition and the epoch its rows belong to (the
+/// one its next checkpoint closes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The source table.
+    pub source: String,
+    /// Its partition.
+    pub partition: i32,
+    /// The epoch in progress.
+    pub epoch: u64,
 }
 
 /// Builds the sink of `table` from its options (`'connector'` pulled already).
@@ -68,7 +115,11 @@ pub fn open(
     context: &SinkContext,
 ) -> Result<Box<dyn Sink>> {
     match connector {
-        "parquet" => Ok(Box::new(parquet::ParquetSink::open(table, options)?)),
+        "parquet" => Ok(Box::new(parquet::ParquetSink::open(
+            table,
+            options,
+            &context.job,
+        )?)),
         "influxdb" => Ok(Box::new(influxdb::InfluxDbSink::open(
             table, options, context,
         )?)),

@@ -29,6 +29,7 @@ pub(crate) fn table(
     options.pull_required("connector").unwrap();
     let context = SinkContext {
         dead_letter: SideOutput::new(dir.join("dead-letter.jsonl")),
+        job: "test".into(),
     };
     (table, options, context)
 }

@@ -22,8 +22,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::util::Timeout;
 use spindle_sql::ddl::Options;
 
-use super::kafka_startup::{StartupContext, StartupMode};
-use super::{BatchBuilder, SourceContext, SourceEvent};
+use super::kafka_startup::{Checkpointing, StartupContext, StartupMode};
+use super::{BatchBuilder, CheckpointLookup, SourceContext, SourceEvent};
 
 type Consumer = BaseConsumer<StartupContext>;
 use crate::error::EngineError;
@@ -81,20 +81,32 @@ impl KafkaSourceConfig {
     }
 }
 
-/// The source thread.
-pub fn run(config: KafkaSourceConfig, cx: SourceContext) {
-    if let Err(error) = consume(&config, &cx) {
+/// The source thread; with `lookup`, partitions resume from their
+/// checkpoints and revoked ones are handed over to the job first.
+pub fn run(config: KafkaSourceConfig, cx: SourceContext, lookup: Option<CheckpointLookup>) {
+    if let Err(error) = consume(&config, &cx, lookup) {
         cx.send(SourceEvent::Failed(error));
     }
 }
 
-fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineError> {
+fn consume(
+    config: &KafkaSourceConfig,
+    cx: &SourceContext,
+    lookup: Option<CheckpointLookup>,
+) -> Result<(), EngineError> {
     let mut client = ClientConfig::new();
     for (key, value) in &config.properties {
         client.set(key, value);
     }
     let consumer: Consumer = client
-        .create_with_context(StartupContext::new(config.startup))
+        .create_with_context(StartupContext::with_checkpoints(
+            config.startup,
+            lookup.map(|lookup| Checkpointing {
+                lookup,
+                events: cx.events.clone(),
+                stop: std::sync::Arc::clone(&cx.stop),
+            }),
+        ))
         .map_err(EngineError::kafka(format!(
             "creating a consumer for {}",
             config.topic
@@ -144,8 +156,15 @@ fn consume(config: &KafkaSourceConfig, cx: &SourceContext) -> Result<(), EngineE
         }
         if consumer.context().generation() != generation {
             generation = consumer.context().generation();
+            if let Some(error) = consumer.context().take_failure() {
+                return Err(error);
+            }
             assigned = consumer.context().assigned();
-            if !cx.send(SourceEvent::Assigned(assigned.clone())) {
+            // Records of revoked partitions not yet handed to the job: the
+            // next owner reads them again from the checkpoint.
+            builder.retain(&assigned);
+            let restored = consumer.context().take_restored();
+            if !cx.send(SourceEvent::Assigned(assigned.clone(), restored)) {
                 break;
             }
         }

@@ -13,9 +13,9 @@
 //! is caught up when its start is its end.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
+use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
@@ -23,6 +23,31 @@ use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
+
+use super::{CheckpointLookup, SourceEvent};
+use crate::checkpoint::store::Latest;
+use crate::error::EngineError;
+
+/// How long a revoked partition's hand-over (the job's checkpoint of it)
+/// may hold up a rebalance before the source lets go anyway (the next owner
+/// then resumes from the previous checkpoint: replayed, not lost).
+const HAND_OVER_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What the rebalance callback needs for checkpointed jobs.
+pub struct Checkpointing {
+    /// Finds a newly assigned partition's checkpoints.
+    pub lookup: CheckpointLookup,
+    /// Where the job hears about revocations.
+    pub events: tokio::sync::mpsc::Sender<SourceEvent>,
+    /// The job's stop flag (a stopping job answers no hand-over).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Checkpointing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checkpointing").finish_non_exhaustive()
+    }
+}
 
 /// Where a partition starts the first time the job reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,9 +100,90 @@ pub struct StartupContext {
     /// record without asking librdkafka (whose `assignment()` is a round
     /// trip to its main thread).
     generation: AtomicU64,
+    checkpointing: Option<Checkpointing>,
+    /// Checkpoints found for partitions assigned since the poll loop last
+    /// asked, and the first error looking them up.
+    restored: Mutex<BTreeMap<i32, Latest>>,
+    failure: Mutex<Option<EngineError>>,
 }
 
 impl StartupContext {
+    /// A context for `mode` that resumes partitions from their checkpoints
+    /// and hands revoked ones over to the job before letting them go.
+    pub fn with_checkpoints(mode: StartupMode, checkpointing: Option<Checkpointing>) -> Self {
+        Self {
+            checkpointing,
+            ..Self::new(mode)
+        }
+    }
+
+    /// Checkpoints looked up since the last call.
+    pub fn take_restored(&self) -> BTreeMap<i32, Latest> {
+        self.restored
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
+
+    /// The first failure to look up a checkpoint, if any.
+    pub fn take_failure(&self) -> Option<EngineError> {
+        self.failure.lock().ok()?.take()
+    }
+
+    /// A checkpoint's offset for `partition`, remembering what was found.
+    fn checkpoint_start(&self, partition: i32) -> Option<i64> {
+        let checkpointing = self.checkpointing.as_ref()?;
+        match (checkpointing.lookup)(partition) {
+            Ok(latest) => {
+                let start = latest.checkpoint.as_ref().map(|c| c.next_offset);
+                if let Ok(mut restored) = self.restored.lock() {
+                    restored.insert(partition, latest);
+                }
+                start
+            }
+            Err(error) => {
+                if let Ok(mut failure) = self.failure.lock() {
+                    failure.get_or_insert(error);
+                }
+                None
+            }
+        }
+    }
+
+    /// Lets the job checkpoint and drop `tpl`'s partitions, waiting for it.
+    fn hand_over(&self, tpl: &TopicPartitionList) {
+        let Some(checkpointing) = self.checkpointing.as_ref() else {
+            return;
+        };
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        if partitions.is_empty() || checkpointing.stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let (done, answered) = std_mpsc::sync_channel(1);
+        if checkpointing
+            .events
+            .blocking_send(SourceEvent::Revoking(partitions.clone(), done))
+            .is_err()
+        {
+            return;
+        }
+        let asked = Instant::now();
+        loop {
+            match answered.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if checkpointing.stop.load(Ordering::Relaxed) || asked.elapsed() > HAND_OVER_TIMEOUT {
+                tracing::warn!(
+                    ?partitions,
+                    "revoked partitions were not checkpointed in time; the next owner \
+                     resumes from their previous checkpoint"
+                );
+                return;
+            }
+        }
+    }
+
     /// A context for `mode`.
     pub fn new(mode: StartupMode) -> Self {
         Self {
@@ -87,6 +193,9 @@ impl StartupContext {
             assigned: Mutex::new(BTreeSet::new()),
             high_watermarks: Mutex::new(BTreeMap::new()),
             generation: AtomicU64::new(0),
+            checkpointing: None,
+            restored: Mutex::new(BTreeMap::new()),
+            failure: Mutex::new(None),
         }
     }
 
@@ -150,8 +259,11 @@ impl StartupContext {
                     _ => None,
                 });
             let from_group = !first_time || self.mode == StartupMode::GroupOffsets;
-            let start = match (from_group, group_offset) {
-                (true, Some(offset)) => Some(offset),
+            // A checkpoint decides over the group's commits and the mode:
+            // its state covers exactly the records before its offset.
+            let start = match (self.checkpoint_start(partition), from_group, group_offset) {
+                (Some(offset), _, _) => Some(offset),
+                (None, true, Some(offset)) => Some(offset),
                 _ => watermark_start(consumer, &topic, partition, self.mode),
             };
             let Some(start) = start else { continue };
@@ -225,10 +337,12 @@ impl ConsumerContext for StartupContext {
                 }
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS if cooperative => {
+                self.hand_over(tpl);
                 self.track(tpl, false, false);
                 consumer.incremental_unassign(tpl)
             }
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.hand_over(tpl);
                 self.track(&TopicPartitionList::new(), false, true);
                 consumer.unassign()
             }

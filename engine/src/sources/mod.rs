@@ -9,6 +9,7 @@ pub mod kafka;
 pub mod kafka_startup;
 pub mod simulator;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use spindle_sql::ddl::{Options, TableDef};
 use tokio::sync::mpsc;
 
+use crate::checkpoint::store::Latest;
 use crate::decode::RawBatch;
 use crate::error::{EngineError, Result};
 
@@ -73,8 +75,15 @@ impl BatchLimits {
 pub enum SourceEvent {
     /// One micro-batch: one [`RawBatch`] per partition that had records.
     Batch(Vec<RawBatch>),
-    /// The partitions this worker now reads.
-    Assigned(Vec<i32>),
+    /// The partitions this worker now reads, with what the checkpoint store
+    /// holds for those newly assigned (Kafka sources with checkpoints): the
+    /// source already reads them from the checkpoint's offset.
+    Assigned(Vec<i32>, BTreeMap<i32, Latest>),
+    /// Kafka is taking these partitions away. The job checkpoints them,
+    /// drops their state and answers on the channel; the source waits for
+    /// the answer before letting the group move on, so the next owner finds
+    /// the checkpoint.
+    Revoking(Vec<i32>, std_mpsc::SyncSender<()>),
     /// Every partition is read up to its end (for `--until-idle`).
     CaughtUp,
     /// The source failed and stopped.
@@ -253,6 +262,17 @@ impl BatchBuilder {
         self.records == 0
     }
 
+    /// Drops the records of partitions not in `partitions` (revoked: the
+    /// next owner reads them again from the checkpoint).
+    pub fn retain(&mut self, partitions: &[i32]) {
+        self.batches.retain(|b| partitions.contains(&b.partition));
+        self.records = self.batches.iter().map(|b| b.len()).sum();
+        self.bytes = self.batches.iter().map(|b| b.data.len()).sum();
+        if self.records == 0 {
+            self.started = None;
+        }
+    }
+
     /// Takes the batches, leaving the builder empty.
     pub fn take(&mut self) -> Vec<RawBatch> {
         self.records = 0;
@@ -262,8 +282,13 @@ impl BatchBuilder {
     }
 }
 
-/// A source ready to start.
-pub type SourceStarter = Box<dyn FnOnce() -> Result<SourceHandle> + Send>;
+/// Finds a partition's checkpoints when Kafka assigns it; called on the
+/// source thread, inside librdkafka's rebalance callback.
+pub type CheckpointLookup = Arc<dyn Fn(i32) -> Result<Latest> + Send + Sync>;
+
+/// A source ready to start (with checkpoints to resume from, for sources
+/// that can seek).
+pub type SourceStarter = Box<dyn FnOnce(Option<CheckpointLookup>) -> Result<SourceHandle> + Send>;
 
 /// Reads the options of `table`'s source (whose `'connector'` and
 /// `'format'` were pulled already) and returns how to start it.
@@ -278,13 +303,14 @@ pub fn prepare(
     match connector {
         "kafka" => {
             let config = kafka::KafkaSourceConfig::from_options(options)?;
-            Ok(Box::new(move || {
-                SourceHandle::spawn(&name, limits, move |cx| kafka::run(config, cx))
+            Ok(Box::new(move |lookup| {
+                SourceHandle::spawn(&name, limits, move |cx| kafka::run(config, cx, lookup))
             }))
         }
         "simulator" => {
             let config = simulator::SimulatorSourceConfig::from_options(options, format.into())?;
-            Ok(Box::new(move || {
+            // The simulator cannot seek: its jobs are not checkpointed.
+            Ok(Box::new(move |_| {
                 SourceHandle::spawn(&name, limits, move |cx| simulator::run(config, cx))
             }))
         }

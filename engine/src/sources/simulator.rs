@@ -128,6 +128,7 @@ pub fn run(config: SimulatorSourceConfig, cx: SourceContext) {
     };
     cx.send(SourceEvent::Assigned(
         (0..config.partitions as i32).collect(),
+        Default::default(),
     ));
     let mut encoder = encoder(config.format, stream.layout(), config.labels);
     let mut pacer = Pacer::new(config.pacing);

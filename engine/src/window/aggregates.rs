@@ -78,6 +78,50 @@ impl AggregateSpec {
         Ok(EvaluatedInputs { arguments, filters })
     }
 
+    /// The intermediate-state fields of every aggregate, in order (what
+    /// [`GroupedAggregates::snapshot`] produces after the key columns).
+    pub fn state_fields(&self) -> Result<Vec<arrow::datatypes::FieldRef>> {
+        let mut fields = Vec::new();
+        for aggregate in &self.aggregates {
+            fields.extend(aggregate.state_fields()?);
+        }
+        Ok(fields)
+    }
+
+    /// Schema of the key columns.
+    pub fn key_schema(&self) -> &SchemaRef {
+        &self.key_schema
+    }
+
+    /// Rebuilds one window's state from [`GroupedAggregates::snapshot`]'s
+    /// key and state columns, merging the states into fresh accumulators.
+    pub fn restore_grouped(
+        &self,
+        keys: &[ArrayRef],
+        states: &[ArrayRef],
+        rows: usize,
+    ) -> Result<GroupedAggregates> {
+        let mut grouped = self.new_grouped()?;
+        if rows == 0 {
+            return Ok(grouped);
+        }
+        match grouped.groups.as_mut() {
+            Some(groups) => groups.intern(keys, &mut grouped.indices)?,
+            None => {
+                grouped.indices = vec![0; rows];
+                grouped.single_group_rows = 1;
+            }
+        }
+        let total = grouped.len();
+        let mut states = states.iter();
+        for (acc, aggregate) in grouped.accumulators.iter_mut().zip(&self.aggregates) {
+            let width = aggregate.state_fields()?.len();
+            let columns: Vec<ArrayRef> = states.by_ref().take(width).cloned().collect();
+            acc.merge_batch(&columns, &grouped.indices, total)?;
+        }
+        Ok(grouped)
+    }
+
     /// Empty state for one window.
     pub fn new_grouped(&self) -> Result<GroupedAggregates> {
         let accumulators = self
@@ -228,6 +272,23 @@ impl GroupedAggregates {
     pub fn size(&self) -> usize {
         self.groups.as_ref().map_or(0, |g| g.size())
             + self.accumulators.iter().map(|a| a.size()).sum::<usize>()
+    }
+
+    /// Key columns and every accumulator's intermediate state columns (one
+    /// row per group), for a checkpoint; the accumulators are rebuilt from
+    /// them, so the window carries on as if nothing happened.
+    pub fn snapshot(&mut self, spec: &AggregateSpec) -> Result<(Vec<ArrayRef>, Vec<ArrayRef>)> {
+        let rows = self.len();
+        let keys = match self.groups.as_mut() {
+            Some(groups) => groups.emit(EmitTo::All)?,
+            None => Vec::new(),
+        };
+        let mut states = Vec::new();
+        for acc in &mut self.accumulators {
+            states.extend(acc.state(EmitTo::All)?);
+        }
+        *self = spec.restore_grouped(&keys, &states, rows)?;
+        Ok((keys, states))
     }
 
     /// Final keys and aggregate values of every group; the state is consumed.

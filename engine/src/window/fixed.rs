@@ -145,4 +145,73 @@ impl WindowOperator for FixedWindows {
     fn state_size(&self) -> usize {
         self.windows.values().map(|w| w.aggregates.size()).sum()
     }
+
+    fn snapshot(&mut self) -> Result<Vec<RecordBatch>> {
+        let schema = self.snapshot_schema()?;
+        let mut batches = Vec::with_capacity(self.windows.len());
+        for window in self.windows.values_mut() {
+            let (keys, states) = window.aggregates.snapshot(&self.spec)?;
+            let rows = states.first().map_or(0, |s| s.len());
+            let repeat = UInt32Array::from(vec![0u32; rows]);
+            let mut columns = vec![
+                take(&window.start_value, &repeat, None)?,
+                take(&window.end_value, &repeat, None)?,
+            ];
+            columns.extend(keys);
+            columns.extend(states);
+            batches.push(RecordBatch::try_new(Arc::clone(&schema), columns)?);
+        }
+        Ok(batches)
+    }
+
+    fn restore(&mut self, state: &[RecordBatch]) -> Result<()> {
+        let schema = self.snapshot_schema()?;
+        let keys = self.spec.key_schema().fields().len();
+        for batch in state.iter().filter(|b| b.num_rows() > 0) {
+            super::check_snapshot(batch, &schema)?;
+            let start = as_i64(batch.column(0))?.value(0);
+            let end = as_i64(batch.column(1))?.value(0);
+            let aggregates = self.spec.restore_grouped(
+                &batch.columns()[2..2 + keys],
+                &batch.columns()[2 + keys..],
+                batch.num_rows(),
+            )?;
+            if self.windows.contains_key(&start) {
+                return Err(DataFusionError::Internal(format!(
+                    "window at {start} restored twice"
+                )));
+            }
+            self.windows.insert(
+                start,
+                OpenWindow {
+                    end,
+                    start_value: batch.column(0).slice(0, 1),
+                    end_value: batch.column(1).slice(0, 1),
+                    aggregates,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn empty(&self) -> Result<Box<dyn WindowOperator>> {
+        Ok(Box::new(Self::new(
+            self.layout.clone(),
+            self.spec.clone(),
+            self.lateness,
+        )))
+    }
+}
+
+impl FixedWindows {
+    fn snapshot_schema(&self) -> Result<arrow::datatypes::SchemaRef> {
+        let output = &self.layout.output;
+        super::snapshot_schema(
+            vec![
+                Arc::new(output.field(self.layout.start).clone()),
+                Arc::new(output.field(self.layout.end).clone()),
+            ],
+            &self.spec,
+        )
+    }
 }

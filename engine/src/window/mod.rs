@@ -21,7 +21,7 @@ pub mod session;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
@@ -55,6 +55,47 @@ pub trait WindowOperator: Send + std::fmt::Debug {
     fn oldest_held(&self) -> Option<i64>;
     /// Approximate bytes of state.
     fn state_size(&self) -> usize;
+    /// Every open window's state as batches, for a checkpoint (the operator
+    /// carries on unchanged). Empty when nothing is open.
+    fn snapshot(&mut self) -> Result<Vec<RecordBatch>>;
+    /// Adds the state of a [`WindowOperator::snapshot`] of an operator
+    /// planned from the same SQL.
+    fn restore(&mut self, state: &[RecordBatch]) -> Result<()>;
+    /// A new operator with the same plan and no state (one per source
+    /// partition, so a partition's state can move to another worker).
+    fn empty(&self) -> Result<Box<dyn WindowOperator>>;
+}
+
+/// A snapshot batch's schema: the given leading fields, the key fields, then
+/// the aggregates' state fields.
+pub(crate) fn snapshot_schema(
+    leading: Vec<arrow::datatypes::FieldRef>,
+    spec: &AggregateSpec,
+) -> Result<SchemaRef> {
+    let mut fields = leading;
+    fields.extend(spec.key_schema().fields().iter().cloned());
+    fields.extend(spec.state_fields()?);
+    Ok(Arc::new(arrow::datatypes::Schema::new(fields)))
+}
+
+/// Checks that a checkpointed batch has the shape this plan snapshots.
+pub(crate) fn check_snapshot(batch: &RecordBatch, expected: &SchemaRef) -> Result<()> {
+    let types = |s: &arrow::datatypes::Schema| -> Vec<DataType> {
+        s.fields().iter().map(|f| f.data_type().clone()).collect()
+    };
+    if types(&batch.schema()) != types(expected) {
+        return Err(DataFusionError::Plan(format!(
+            "the checkpointed window state does not fit this query: it has columns {:?}, \
+             the query's windows keep {:?} (windows, keys or aggregates changed)",
+            names(&batch.schema()),
+            names(expected)
+        )));
+    }
+    Ok(())
+}
+
+fn names(schema: &arrow::datatypes::Schema) -> Vec<String> {
+    schema.fields().iter().map(|f| f.name().clone()).collect()
 }
 
 /// Where the window columns and keys are among an aggregate's grouping

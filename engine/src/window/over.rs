@@ -198,6 +198,34 @@ impl OverOperator {
         self.drain_ready()
     }
 
+    /// Unreleased rows, for a checkpoint. Rows already released live on in
+    /// the window functions' frames inside DataFusion's window stream, which
+    /// has no way to export them: a restored partition starts its frames
+    /// afresh (see docs/connectors.md, "Checkpoints").
+    pub fn snapshot(&self) -> Vec<RecordBatch> {
+        self.pending.clone()
+    }
+
+    /// Takes over checkpointed unreleased rows; `released` is the job's
+    /// release watermark (older rows count as late from now on).
+    pub fn restore(&mut self, state: &[RecordBatch], released: i64) -> Result<()> {
+        self.start_at(released);
+        for batch in state {
+            if batch.schema().fields().len() != self.schema.fields().len() {
+                return Err(DataFusionError::Plan(
+                    "the checkpointed OVER rows do not fit this query's columns".into(),
+                ));
+            }
+            self.buffer(batch.clone())?;
+        }
+        Ok(())
+    }
+
+    /// Starts a new partition's operator at the job's release watermark.
+    pub fn start_at(&mut self, released: i64) {
+        self.released = self.released.max(released);
+    }
+
     /// Rows buffered and not yet released.
     pub fn pending_rows(&self) -> usize {
         self.pending_rows

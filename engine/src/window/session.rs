@@ -246,6 +246,110 @@ impl WindowOperator for SessionWindows {
             .map(|a| a.size())
             .sum()
     }
+
+    fn snapshot(&mut self) -> Result<Vec<RecordBatch>> {
+        let schema = self.snapshot_schema()?;
+        let (mut firsts, mut lasts) = (Vec::new(), Vec::new());
+        let mut keys: Vec<Vec<ArrayRef>> = Vec::new();
+        let mut states: Vec<Vec<ScalarValue>> = Vec::new();
+        for entry in self.keys.values_mut() {
+            for session in &mut entry.sessions {
+                let Some(accumulators) = session.accumulators.as_mut() else {
+                    continue;
+                };
+                firsts.push(session.first);
+                lasts.push(session.last);
+                keys.push(entry.key.clone());
+                let mut row = Vec::new();
+                for acc in accumulators.iter_mut() {
+                    row.extend(acc.state()?);
+                }
+                states.push(row);
+            }
+        }
+        if firsts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(firsts)),
+            Arc::new(Int64Array::from(lasts)),
+        ];
+        let key_count = self.layout.keys.len();
+        for k in 0..key_count {
+            let parts: Vec<&dyn arrow::array::Array> =
+                keys.iter().map(|key| key[k].as_ref()).collect();
+            columns.push(concat(&parts)?);
+        }
+        let width = schema.fields().len() - 2 - key_count;
+        for c in 0..width {
+            columns.push(ScalarValue::iter_to_array(
+                states.iter().map(|row| row[c].clone()),
+            )?);
+        }
+        Ok(vec![RecordBatch::try_new(schema, columns)?])
+    }
+
+    fn restore(&mut self, state: &[RecordBatch]) -> Result<()> {
+        let schema = self.snapshot_schema()?;
+        let key_count = self.layout.keys.len();
+        for batch in state {
+            super::check_snapshot(batch, &schema)?;
+            let firsts = as_i64(batch.column(0))?;
+            let lasts = as_i64(batch.column(1))?;
+            let key_columns = &batch.columns()[2..2 + key_count];
+            let rows = self.converter.convert_columns(key_columns)?;
+            for r in 0..batch.num_rows() {
+                let mut accumulators = self.new_accumulators()?;
+                let mut column = 2 + key_count;
+                for (acc, aggregate) in accumulators.iter_mut().zip(&self.aggregates) {
+                    let width = aggregate.state_fields()?.len();
+                    let slices: Vec<ArrayRef> = batch.columns()[column..column + width]
+                        .iter()
+                        .map(|c| c.slice(r, 1))
+                        .collect();
+                    acc.merge_batch(&slices)?;
+                    column += width;
+                }
+                let entry = self
+                    .keys
+                    .entry(rows.row(r).owned())
+                    .or_insert_with(|| KeySessions {
+                        key: key_columns.iter().map(|c| c.slice(r, 1)).collect(),
+                        sessions: Vec::new(),
+                    });
+                entry.sessions.push(Session {
+                    first: firsts.value(r),
+                    last: lasts.value(r),
+                    accumulators: Some(accumulators),
+                    pending: Vec::new(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn empty(&self) -> Result<Box<dyn WindowOperator>> {
+        Ok(Box::new(Self::new(
+            self.layout.clone(),
+            self.spec.clone(),
+            self.aggregates.clone(),
+            self.gap,
+            self.lateness,
+        )?))
+    }
+}
+
+impl SessionWindows {
+    fn snapshot_schema(&self) -> Result<arrow::datatypes::SchemaRef> {
+        use arrow::datatypes::Field;
+        super::snapshot_schema(
+            vec![
+                Arc::new(Field::new("session_first", DataType::Int64, false)),
+                Arc::new(Field::new("session_last", DataType::Int64, false)),
+            ],
+            &self.spec,
+        )
+    }
 }
 
 /// Sessions being emitted, column by column.

@@ -9,10 +9,13 @@
 //!   DuckDB, pandas), rolled by `'rolling.max-bytes'` (default 128MiB) and
 //!   `'rolling.interval'` (default 60s).
 //! - Visibility: each file is uploaded as a multipart upload that completes
-//!   when the file is closed, so readers never see a partial file.
+//!   when the file is closed, so readers never see a partial file. Rows of
+//!   checkpointed jobs are staged and published with their partition's
+//!   checkpoint instead ([`exactly_once`]).
 //! - Latency: from each `write` to its file's commit, logged at `close()` as
 //!   one `parquet: commit latency …` line (see [`latency`]).
 
+mod exactly_once;
 mod latency;
 
 use std::collections::BTreeMap;
@@ -32,7 +35,8 @@ use parquet::file::properties::WriterProperties;
 use spindle_sql::ddl::{Options, TableDef};
 
 use self::latency::{CommitLatency, PendingWrites};
-use super::Sink;
+use super::{Origin, Sink};
+use crate::checkpoint::StagedFile;
 use crate::error::{EngineError, Result};
 use crate::storage::{self, Location};
 
@@ -52,6 +56,8 @@ enum Partitioning {
 struct OpenFile {
     writer: AsyncArrowWriter<BufWriter>,
     path: StorePath,
+    /// For staged files: whose they are and where publishing puts them.
+    target: Option<(Origin, StorePath)>,
     opened: Instant,
     writes: PendingWrites,
 }
@@ -78,11 +84,16 @@ pub struct ParquetSink {
     run_id: String,
     files: u64,
     latency: CommitLatency,
+    job: String,
+    /// Completed files per origin (source, partition), not yet checkpointed.
+    staged: BTreeMap<(String, i32), Vec<StagedFile>>,
+    /// Files started per origin in its current epoch.
+    sequence: BTreeMap<(String, i32), (u64, u64)>,
 }
 
 impl ParquetSink {
     /// Reads the options and opens the destination.
-    pub fn open(table: &TableDef, options: &mut Options) -> Result<Self> {
+    pub fn open(table: &TableDef, options: &mut Options, job: &str) -> Result<Self> {
         let path = options.pull_required("path")?;
         let schema = Arc::new(file_schema(&table.schema()));
         let partitioning = partitioning(table, options)?;
@@ -125,6 +136,9 @@ impl ParquetSink {
             ),
             files: 0,
             latency: CommitLatency::default(),
+            job: job.to_string(),
+            staged: BTreeMap::new(),
+            sequence: BTreeMap::new(),
         })
     }
 
@@ -156,14 +170,31 @@ impl ParquetSink {
             .collect()
     }
 
-    fn new_file(&mut self, key: &str) -> Result<OpenFile> {
+    fn new_file(&mut self, key: &str, origin: Option<&Origin>) -> Result<OpenFile> {
         self.files += 1;
-        let name = format!("part-{}-{:06}.parquet", self.run_id, self.files);
-        let mut path = self.location.prefix.clone();
+        let mut dir = self.location.prefix.clone();
         for part in key.split('/').filter(|p| !p.is_empty()) {
-            path = path.clone().join(part);
+            dir = dir.clone().join(part);
         }
-        let path = path.join(name.as_str());
+        let (path, target) = match origin {
+            None => {
+                let name = format!("part-{}-{:06}.parquet", self.run_id, self.files);
+                (dir.join(name.as_str()), None)
+            }
+            Some(origin) => {
+                let counter = self
+                    .sequence
+                    .entry((origin.source.clone(), origin.partition))
+                    .or_insert((origin.epoch, 0));
+                if counter.0 != origin.epoch {
+                    *counter = (origin.epoch, 0);
+                }
+                counter.1 += 1;
+                let (staged, target) =
+                    exactly_once::paths(&self.location.prefix, &self.job, origin, counter.1, &dir);
+                (staged, Some((origin.clone(), target)))
+            }
+        };
         let upload = BufWriter::new(Arc::clone(&self.location.store), path.clone());
         let writer = AsyncArrowWriter::try_new(
             upload,
@@ -177,6 +208,7 @@ impl ParquetSink {
         Ok(OpenFile {
             writer,
             path,
+            target,
             opened: Instant::now(),
             writes: PendingWrites::default(),
         })
@@ -197,22 +229,37 @@ impl ParquetSink {
             self.latency
                 .committed(file.writes, Instant::now(), at_close);
             tracing::debug!(sink = %self.name, %path, "parquet file complete");
+            if let Some((origin, target)) = file.target {
+                self.staged
+                    .entry((origin.source, origin.partition))
+                    .or_default()
+                    .push(StagedFile {
+                        sink: self.name.clone(),
+                        staged: path.to_string(),
+                        target: target.to_string(),
+                    });
+            }
         }
         Ok(())
     }
 }
 
-#[async_trait]
-impl Sink for ParquetSink {
-    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+impl ParquetSink {
+    /// Writes `batch` into the open files of its partition directories (of
+    /// `origin`'s own files, for checkpointed rows).
+    async fn write_keyed(&mut self, origin: Option<&Origin>, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         let emitted = Instant::now();
         let batch = to_file_schema(&batch, &self.schema)?;
-        for (key, part) in self.split(&batch)? {
+        for (dir, part) in self.split(&batch)? {
+            let key = match origin {
+                None => dir.clone(),
+                Some(o) => format!("{}\u{1}{}\u{1}{dir}", o.source, o.partition),
+            };
             if !self.open.contains_key(&key) {
-                let file = self.new_file(&key)?;
+                let file = self.new_file(&dir, origin)?;
                 self.open.insert(key.clone(), file);
             }
             let Some(file) = self.open.get_mut(&key) else {
@@ -231,6 +278,58 @@ impl Sink for ParquetSink {
             {
                 self.finish(&key, false).await?;
             }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Sink for ParquetSink {
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        self.write_keyed(None, batch).await
+    }
+
+    async fn write_from(&mut self, origin: &Origin, batch: RecordBatch) -> Result<()> {
+        self.write_keyed(Some(origin), batch).await
+    }
+
+    async fn stage(&mut self, origin: &Origin) -> Result<Vec<StagedFile>> {
+        let mine: Vec<String> = self
+            .open
+            .iter()
+            .filter(|(_, f)| {
+                f.target.as_ref().is_some_and(|(o, _)| {
+                    o.source == origin.source && o.partition == origin.partition
+                })
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in mine {
+            self.finish(&key, false).await?;
+        }
+        Ok(self
+            .staged
+            .remove(&(origin.source.clone(), origin.partition))
+            .unwrap_or_default())
+    }
+
+    async fn publish(&mut self, files: &[StagedFile]) -> Result<()> {
+        let mine: Vec<StagedFile> = files
+            .iter()
+            .filter(|f| f.sink == self.name)
+            .cloned()
+            .collect();
+        exactly_once::publish(self.location.store.as_ref(), &mine).await
+    }
+
+    async fn discard_staged(&mut self, origin: &Origin) -> Result<()> {
+        let dir = exactly_once::staging_dir(&self.location.prefix, &self.job, origin);
+        let removed = exactly_once::discard(self.location.store.as_ref(), &dir).await?;
+        if removed > 0 {
+            tracing::info!(
+                sink = %self.name, %dir, removed,
+                "removed output staged after the restored checkpoint (it is written again)"
+            );
         }
         Ok(())
     }

@@ -1,0 +1,257 @@
+//! Checkpoints in the run loop (the format and store are in
+//! `crate::checkpoint`).
+//!
+//! A partition's checkpoint, in order: every sink stages the partition's
+//! output (durable, not visible) → the checkpoint object is written (offset,
+//! watermark, window state, staged files) → the sinks publish the staged
+//! files → the offset is committed to the consumer group, so Kafka's lag
+//! tools show the job's true lag. Restoring runs the publish again and
+//! discards anything staged later (a crashed attempt's output).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::Job;
+use crate::checkpoint::store::Latest;
+use crate::checkpoint::{CheckpointStore, PartitionCheckpoint, PipelineState};
+use crate::error::{EngineError, Result};
+use crate::sinks::Origin;
+use crate::sources::{CheckpointLookup, SourceHandle};
+
+/// A checkpointed source partition this worker owns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Task {
+    /// The newest checkpoint epoch written for it (by anyone).
+    pub epoch: u64,
+    /// The first offset not yet processed (`None`: nothing read yet and no
+    /// checkpoint).
+    pub next_offset: Option<i64>,
+}
+
+/// The lookup a Kafka source runs when a partition is assigned (on its own
+/// thread, with a small runtime of its own: the job's may be busy).
+pub fn lookup(store: &CheckpointStore, source: &str) -> CheckpointLookup {
+    let store = store.clone();
+    let source = source.to_string();
+    Arc::new(move |partition| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(EngineError::io("starting the checkpoint lookup"))?;
+        runtime.block_on(store.latest(&source, partition))
+    })
+}
+
+/// The origin of rows from `partition` of source `source`: the epoch its
+/// next checkpoint closes.
+pub fn origin(job: &Job, source: usize, partition: i32) -> Option<Origin> {
+    let runtime = &job.sources[source];
+    let task = runtime.tasks.as_ref()?.get(&partition)?;
+    Some(Origin {
+        source: runtime.name.clone(),
+        partition,
+        epoch: task.epoch + 1,
+    })
+}
+
+/// Takes over newly assigned partitions: restores each from its checkpoint
+/// (or starts it empty), and forgets partitions no longer assigned.
+pub async fn assigned(
+    job: &mut Job,
+    source: usize,
+    partitions: &[i32],
+    restored: BTreeMap<i32, Latest>,
+) -> Result<()> {
+    let now = Instant::now();
+    let held: Vec<i32> = job.sources[source]
+        .tasks
+        .as_ref()
+        .map(|t| t.keys().copied().collect())
+        .unwrap_or_default();
+    for gone in held.iter().filter(|p| !partitions.contains(p)) {
+        forget(job, source, *gone);
+    }
+    for &partition in partitions {
+        job.sources[source].watermark.assign(partition, now);
+    }
+    for (partition, latest) in restored {
+        restore(job, source, partition, latest).await?;
+    }
+    Ok(())
+}
+
+async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -> Result<()> {
+    let name = job.sources[source].name.clone();
+    forget(job, source, partition);
+    let mut task = Task {
+        epoch: latest.newest_epoch,
+        next_offset: None,
+    };
+    if let Some(checkpoint) = &latest.checkpoint {
+        for (sink_name, sink) in &mut job.sinks {
+            sink.publish(&checkpoint.staged)
+                .await
+                .map_err(|e| in_sink(e, sink_name))?;
+        }
+        for pipeline in job.pipelines.iter_mut().filter(|p| p.source == name) {
+            let state = checkpoint
+                .pipeline(&pipeline.sink)
+                .map_or(&[][..], |s| &s.batches[..]);
+            pipeline
+                .restore(partition, state)
+                .map_err(EngineError::datafusion(format!(
+                    "restoring partition {partition} of {name} into {} from checkpoint epoch {}",
+                    pipeline.sink, checkpoint.epoch
+                )))?;
+        }
+        job.sources[source]
+            .watermark
+            .restore(partition, checkpoint.watermark, Instant::now());
+        task.next_offset = Some(checkpoint.next_offset);
+        tracing::info!(
+            source = %name, partition, epoch = checkpoint.epoch, offset = checkpoint.next_offset,
+            "restored from checkpoint"
+        );
+    }
+    let origin = Origin {
+        source: name,
+        partition,
+        epoch: task.epoch + 1,
+    };
+    for (sink_name, sink) in &mut job.sinks {
+        sink.discard_staged(&origin)
+            .await
+            .map_err(|e| in_sink(e, sink_name))?;
+    }
+    if let Some(tasks) = job.sources[source].tasks.as_mut() {
+        tasks.insert(partition, task);
+    }
+    Ok(())
+}
+
+fn in_sink(error: EngineError, sink: &str) -> EngineError {
+    match error {
+        e @ (EngineError::Sink { .. } | EngineError::Checkpoint { .. }) => e,
+        other => EngineError::Sink {
+            sink: sink.to_string(),
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Drops a partition's state (it moved to another worker).
+pub fn forget(job: &mut Job, source: usize, partition: i32) {
+    let name = job.sources[source].name.clone();
+    for pipeline in job.pipelines.iter_mut().filter(|p| p.source == name) {
+        pipeline.forget(partition);
+    }
+    job.sources[source].watermark.remove(partition);
+    if let Some(tasks) = job.sources[source].tasks.as_mut() {
+        tasks.remove(&partition);
+    }
+}
+
+/// Checkpoints `partitions` of source `source` (all it owns when `None`)
+/// and commits their offsets.
+pub async fn checkpoint(
+    job: &mut Job,
+    source: usize,
+    partitions: Option<&[i32]>,
+    handle: &SourceHandle,
+) -> Result<()> {
+    let Some(store) = job.checkpoints.clone() else {
+        return Ok(());
+    };
+    let owned: Vec<i32> = match (partitions, job.sources[source].tasks.as_ref()) {
+        (_, None) => return Ok(()),
+        (Some(some), Some(tasks)) => some
+            .iter()
+            .copied()
+            .filter(|p| tasks.contains_key(p))
+            .collect(),
+        (None, Some(tasks)) => tasks.keys().copied().collect(),
+    };
+    let mut commits = Vec::new();
+    for partition in owned {
+        if let Some(offset) = checkpoint_partition(job, &store, source, partition).await? {
+            commits.push((partition, offset));
+        }
+    }
+    handle.commit(commits);
+    Ok(())
+}
+
+async fn checkpoint_partition(
+    job: &mut Job,
+    store: &CheckpointStore,
+    source: usize,
+    partition: i32,
+) -> Result<Option<i64>> {
+    let Some(origin) = origin(job, source, partition) else {
+        return Ok(None);
+    };
+    let Some(next_offset) = job.sources[source]
+        .tasks
+        .as_ref()
+        .and_then(|t| t.get(&partition))
+        .and_then(|t| t.next_offset)
+    else {
+        return Ok(None); // nothing read and nothing restored: nothing to keep
+    };
+    let mut staged = Vec::new();
+    for (name, sink) in &mut job.sinks {
+        staged.extend(sink.stage(&origin).await.map_err(|e| in_sink(e, name))?);
+    }
+    let mut pipelines = Vec::new();
+    for pipeline in job
+        .pipelines
+        .iter_mut()
+        .filter(|p| p.source == origin.source)
+    {
+        let batches = pipeline
+            .snapshot(partition)
+            .map_err(EngineError::datafusion(format!(
+                "checkpointing partition {partition} of {}",
+                pipeline.sink
+            )))?;
+        pipelines.push(PipelineState {
+            sink: pipeline.sink.clone(),
+            batches,
+        });
+    }
+    let checkpoint = PartitionCheckpoint {
+        job: job.name.clone(),
+        source: origin.source.clone(),
+        partition,
+        epoch: origin.epoch,
+        next_offset,
+        watermark: job.sources[source].watermark.partition_max(partition),
+        created_ms: chrono::Utc::now().timestamp_millis(),
+        staged,
+        pipelines,
+    };
+    store.write(&checkpoint).await?;
+    if let Some(task) = job.sources[source]
+        .tasks
+        .as_mut()
+        .and_then(|t| t.get_mut(&partition))
+    {
+        task.epoch = origin.epoch;
+    }
+    for (name, sink) in &mut job.sinks {
+        sink.publish(&checkpoint.staged)
+            .await
+            .map_err(|e| in_sink(e, name))?;
+    }
+    store.prune(&origin.source, partition).await?;
+    Ok(Some(next_offset))
+}
+
+/// Records that `partition` has been processed up to `next_offset`.
+pub fn processed(job: &mut Job, source: usize, partition: i32, next_offset: i64) {
+    if let Some(tasks) = job.sources[source].tasks.as_mut() {
+        let task = tasks.entry(partition).or_default();
+        task.next_offset = Some(next_offset);
+    }
+}

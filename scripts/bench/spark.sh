@@ -28,6 +28,7 @@
 SPK_VERSION="${BENCH_SPARK_VERSION:-4.2.0}"   # pyspark and spark-sql-kafka-0-10_2.13 (4.2.1/4.3.0 are not on Maven Central)
 SPK_DUCKDB_VERSION="${BENCH_DUCKDB_VERSION:-2.0.0}"
 SPK_CONFLUENT_VERSION="${BENCH_CONFLUENT_KAFKA_VERSION:-2.16.1}"
+SPK_PYTZ_VERSION="2026.6"                       # DuckDB needs it to hand TIMESTAMPTZ values to Python
 SPK_COUNT="${BENCH_SPARK_COUNT:-10000000}"
 SPK_MACHINES="${BENCH_MACHINES:-10000}"
 SPK_PARTITIONS="${BENCH_PARTITIONS:-8}"
@@ -52,13 +53,13 @@ spark_install() {
   venv="$dir/venv-$SPK_VERSION" jars="$dir/jars-$SPK_VERSION"
   need python3 mvn java
   mkdir -p "$dir"
-  if [[ ! -f "$venv/.installed" ]]; then
-    log "installing pyspark $SPK_VERSION, duckdb $SPK_DUCKDB_VERSION, confluent-kafka $SPK_CONFLUENT_VERSION into $venv (PyPI) ..."
-    rm -rf "$venv"
-    python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
-    "$venv/bin/pip" install -q "pyspark==$SPK_VERSION" "duckdb==$SPK_DUCKDB_VERSION" \
-      "confluent-kafka==$SPK_CONFLUENT_VERSION" >&2 || die "pip install failed"
-    touch "$venv/.installed"
+  local reqs="pyspark==$SPK_VERSION duckdb==$SPK_DUCKDB_VERSION confluent-kafka==$SPK_CONFLUENT_VERSION pytz==$SPK_PYTZ_VERSION"
+  if [[ "$(cat "$venv/.installed" 2>/dev/null)" != "$reqs" ]]; then
+    log "installing $reqs into $venv (PyPI) ..."
+    [[ -x "$venv/bin/pip" ]] || python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+    # shellcheck disable=SC2086 # one word per requirement
+    "$venv/bin/pip" install -q $reqs >&2 || die "pip install failed"
+    echo "$reqs" >"$venv/.installed"
   fi
   SPK_PY="$venv/bin/python"
   SPARK_HOME="$("$SPK_PY" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))')"
@@ -370,7 +371,7 @@ spk_per_round() {
   awk -F'\t' -v A="$2" -v B="$3" "
     \$2 == A { for (i = 1; i <= NF; i++) a[\$1, i] = \$i; ra[\$1] = 1 }
     \$2 == B { for (i = 1; i <= NF; i++) b[\$1, i] = \$i; rb[\$1] = 1 }
-    END { for (r = 1; r in ra; r++) if (r in rb) printf \"%.4f\\n\", $(sed -E 's/([ab])\[([0-9]+)\]/\1[r, \2]/g' <<<"$4") }" "$SPK_DATA/$1"
+    END { for (r = 1; r in ra; r++) if (r in rb) printf \"%.3f\\n\", $(sed -E 's/([ab])\[([0-9]+)\]/\1[r, \2]/g' <<<"$4") }" "$SPK_DATA/$1"
 }
 spk_list() { printf '%s, ' "$@" | sed 's/, $//'; }
 spk_label() {

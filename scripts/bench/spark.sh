@@ -7,7 +7,9 @@
 #     10,000 machines, BENCH_SPARK_COUNT = 10 M readings, BENCH_PARTITIONS partitions). Per round,
 #     the order rotating: `spindle run jobs/factory_features.sql --until-idle`, the same job in
 #     PySpark (scripts/bench/spark_features.py, Trigger.AvailableNow, local[*]),
-#     kafka-consumer-perf-test, and a counting librdkafka consumer (scripts/bench/rdkafka_count.py).
+#     kafka-consumer-perf-test, kcat (Debian's C client on librdkafka) counting records, and a
+#     counting librdkafka consumer in Python (scripts/bench/rdkafka_count.py);
+#     BENCH_SPARK_CONTENDERS picks some of them.
 #     Each under scripts/bench/proctree.py (CPU of the whole process tree, peak RSS summed over
 #     it). Every round: Spindle's and Spark's Parquet outputs compared row by row
 #     (scripts/bench/compare_features.py); the run fails if they differ. The last round's
@@ -40,6 +42,8 @@ SPK_ROLL="${BENCH_SPARK_ROLL:-1s}"
 SPK_FLUSH="${BENCH_SPARK_FLUSH:-100ms}"
 SPK_MODELS_COUNT="${BENCH_MODELS_COUNT:-1000000}"
 SPK_SKIP=" ${BENCH_SKIP:-} "
+# Part a's contenders, in the order of round 1 (each later round starts one further on).
+read -r -a SPK_CONTENDERS <<<"${BENCH_SPARK_CONTENDERS:-spindle spark perftest kcat rdkafka}"
 SPK_JOB_REL="jobs/factory_features.sql"
 SPK_MODELS_REL="jobs/anomaly_detection.sql"
 
@@ -207,6 +211,22 @@ spk_replay_rdkafka() {
   log "round $r rdkafka: $(fmt_int "$(spk_kv rate "$line")") records/s, CPU $cpu s"
 }
 
+# kcat (Debian's package: a C command-line client on librdkafka), as a counting consumer: reads
+# every partition from the beginning to its end, one short line per record counted by wc.
+spk_replay_kcat() {
+  local r="$1" out="$SPK_DATA/r$1-kcat.out" tf="$SPK_DATA/r$1-kcat.time" n wall cpu rss
+  wait_quiet
+  # shellcheck disable=SC2016 # the inner script's own arguments
+  "$SPK_PY" "$BENCH_ROOT/scripts/bench/proctree.py" "$tf" -- bash -c \
+    'kcat -C -b "$1" -t "$2" -o beginning -e -q -f "%o\n" | wc -l >"$3"' _ "$KAFKA_ADDR" "$SPK_TOPIC" "$out" ||
+    die "kcat failed"
+  n="$(tr -d ' ' <"$out")"
+  [[ "$n" == "$SPK_COUNT" ]] || die "kcat read $n records, expected $SPK_COUNT"
+  read -r wall cpu rss _ _ <"$tf"
+  spk_record "$r" kcat "$(calc "$n / $wall")" "$wall" "$cpu" "$rss" "$n" - "$QUIET_BUSY" -
+  log "round $r kcat: $(fmt_int "$(calc "$n / $wall")") records/s, CPU $cpu s"
+}
+
 spk_compare() {
   local r="$1" out="$SPK_DATA/r$1-compare.out"
   "$SPK_PY" "$BENCH_ROOT/scripts/bench/compare_features.py" "$SPK_DATA/history-r$r/features" "$SPK_DATA/spark-r$r" \
@@ -216,16 +236,16 @@ spk_compare() {
 }
 
 spk_replay() {
-  local r i who order=(spindle spark perftest rdkafka)
+  local r i who n="${#SPK_CONTENDERS[@]}"
   : >"$SPK_DATA/replay.tsv"; : >"$SPK_DATA/compare.tsv"
   SPK_TOPIC="bench-spk-$BENCH_RUN_ID-replay"
   spk_fill "$SPK_TOPIC" "$SPK_COUNT"
   for r in $(seq 1 "$BENCH_ROUNDS"); do
-    for i in 0 1 2 3; do
-      who="${order[$(((i + r - 1) % 4))]}"
+    for ((i = 0; i < n; i++)); do
+      who="${SPK_CONTENDERS[$(((i + r - 1) % n))]}"
       "spk_replay_$who" "$r"
     done
-    spk_compare "$r"
+    if [[ " ${SPK_CONTENDERS[*]} " == *" spark "* ]]; then spk_compare "$r"; fi
     rm -rf "$SPK_DATA/spark-r$r" "$SPK_DATA/side-r$r"
     if ((r < BENCH_ROUNDS)); then rm -rf "$SPK_DATA/history-r$r"; else
       rm -rf "$SPK_DATA/history"; mkdir -p "$SPK_DATA/history"; mv "$SPK_DATA/history-r$r/features" "$SPK_DATA/history/"
@@ -379,7 +399,8 @@ spk_label() {
     spindle) echo "Spindle (\`spindle run $SPK_JOB_REL --until-idle\`)" ;;
     spark) echo "Spark $SPK_VERSION Structured Streaming (AvailableNow)" ;;
     perftest) echo "kafka-consumer-perf-test (Java client)" ;;
-    rdkafka) echo "counting librdkafka consumer (confluent-kafka)" ;;
+    rdkafka) echo "counting librdkafka consumer in Python (confluent-kafka)" ;;
+    kcat) echo "kcat (C, librdkafka), output counted by wc" ;;
   esac
 }
 
@@ -397,8 +418,8 @@ kafka.sh tool topics --bootstrap-server $KAFKA_ADDR --create --topic T --partiti
 spindle simulate --count $SPK_COUNT --machines $SPK_MACHINES --brokers $KAFKA_ADDR --topic T --partitions $SPK_PARTITIONS --quiet
 \`\`\`
 
-Per round the four contenders read all of it from the earliest offset with a fresh consumer group,
-the order rotating (round 1: spindle, spark, perftest, rdkafka; round 2 starts with spark; …), each
+Per round the contenders read all of it from the earliest offset (a fresh consumer group where
+they use one), the order rotating (round 1: ${SPK_CONTENDERS[*]}; round 2 starts with the second; …), each
 under \`scripts/bench/proctree.py\` (CPU = user+sys of the whole process tree; peak RSS = the
 largest sum of the tree's resident sets, sampled every 0.2 s — Spark is a JVM plus its Python driver):
 
@@ -410,8 +431,9 @@ spark-submit --master 'local[*]' --driver-memory $SPK_MEMORY --jars spark-sql-ka
   --conf spark.sql.shuffle.partitions=$SPK_SHUFFLE --conf spark.sql.session.timeZone=UTC \\
   --conf spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS --conf spark.ui.enabled=false \\
   scripts/bench/spark_features.py --brokers $KAFKA_ADDR --topic T --output OUT --checkpoint CKPT --mode replay
-# raw consumption: Kafka's consumer perf test, and a counting librdkafka consumer
+# raw consumption: Kafka's consumer perf test, and counting librdkafka consumers (C and Python)
 kafka.sh tool consumer-perf-test --bootstrap-server $KAFKA_ADDR --topic T --num-records $SPK_COUNT --group G3 --timeout 60000
+kcat -C -b $KAFKA_ADDR -t T -o beginning -e -q -f '%o\\n' | wc -l
 python scripts/bench/rdkafka_count.py $KAFKA_ADDR T $SPK_COUNT G4
 \`\`\`
 
@@ -423,8 +445,9 @@ as one micro-batch, then runs one more without data that closes the windows the 
 passed. "readings/s" is each tool's own figure: Spindle's \`rate=\` (job start to end: group
 join, end-of-input detection and the final Parquet commit included), Spark's records / the
 query's run time (\`start()\` to its end; JVM and session start, ~10 s, not included: "process s"
-includes them), perf-test's \`nMsg.sec\`, the rdkafka counter's records / (subscribe to last
-record). "per CPU-s" is readings / the tree's CPU seconds: the throughput per core.
+includes them), perf-test's \`nMsg.sec\`, kcat's records / its process time (it has no figure of
+its own; no consumer group), the Python counter's records / (subscribe to last record; every
+record becomes a Python object, so it is far from a ceiling). "per CPU-s" is readings / the tree's CPU seconds: the throughput per core.
 
 | round | contender | readings/s | process s | CPU s | readings per CPU-s | CPU-s per M readings | peak RSS MiB | rows out | CPU busy before, % |
 | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |
@@ -439,7 +462,7 @@ EOF
 | contender | readings/s, median (min, max; spread) | readings per process second, median | readings per CPU-s, median (best) | CPU-s per M readings, median | peak RSS MiB, median (max) |
 | --- | --- | ---: | ---: | ---: | ---: |
 EOF
-  for who in spindle spark perftest rdkafka; do
+  for who in "${SPK_CONTENDERS[@]}"; do
     mapfile -t v < <(spk_col replay.tsv "$who" 3)
     [[ ${#v[@]} -gt 0 ]] || continue
     mapfile -t w < <(awk -F'\t' -v w="$who" '$2 == w { print $7 / $4 }' "$SPK_DATA/replay.tsv")
@@ -456,6 +479,7 @@ EOF
   mapfile -t SPK_R_MEM < <(spk_per_round replay.tsv spindle spark "a[6] / b[6]")
   mapfile -t SPK_R_PERF < <(spk_per_round replay.tsv spindle perftest "a[3] / b[3]")
   mapfile -t SPK_R_RDK < <(spk_per_round replay.tsv spindle rdkafka "a[3] / b[3]")
+  mapfile -t SPK_R_KCAT < <(spk_per_round replay.tsv spindle kcat "a[3] / b[3]")
   SPK_CORE="$(stat_median "${SPK_R_CORE[@]}")" SPK_MEM="$(stat_median "${SPK_R_MEM[@]}")"
   SPK_PERF="$(stat_median "${SPK_R_PERF[@]}")" SPK_RDK="$(stat_median "${SPK_R_RDK[@]}")"
   cat <<EOF
@@ -469,7 +493,16 @@ Ratios, Spindle against the others (median over rounds; per round in brackets):
 | whole-process wall time: Spark / Spindle | $(fmt_fixed 1 "$(stat_median "${SPK_R_WALL[@]}")")× ($(spk_list "${SPK_R_WALL[@]}")) | |
 | peak memory: Spindle / Spark (process trees) | **$(fmt_fixed 3 "$SPK_MEM")** ($(spk_list "${SPK_R_MEM[@]}")) | ≤ 0.25 — $(spk_aim "$SPK_MEM <= 0.25") |
 | Spindle / kafka-consumer-perf-test, readings/s | **$(fmt_fixed 3 "$SPK_PERF")** ($(spk_list "${SPK_R_PERF[@]}")) | ≥ 0.5 — $(spk_aim "$SPK_PERF >= 0.5") |
-| Spindle / counting librdkafka consumer, readings/s | $(fmt_fixed 3 "$SPK_RDK") ($(spk_list "${SPK_R_RDK[@]}")) | |
+EOF
+  if [[ ${#SPK_R_KCAT[@]} -gt 0 ]]; then
+    printf '| Spindle / kcat (C librdkafka consumer), readings/s | %s (%s) | |\n' \
+      "$(fmt_fixed 3 "$(stat_median "${SPK_R_KCAT[@]}")")" "$(spk_list "${SPK_R_KCAT[@]}")"
+  fi
+  if [[ ${#SPK_R_RDK[@]} -gt 0 ]]; then
+    printf '| Spindle / counting librdkafka consumer in Python, readings/s | %s (%s) | |\n' \
+      "$(fmt_fixed 3 "$SPK_RDK")" "$(spk_list "${SPK_R_RDK[@]}")"
+  fi
+  cat <<EOF
 
 **Same rows?** Every round, \`scripts/bench/compare_features.py\` reads both outputs with DuckDB
 and matches them on (machine_id, window_start): window_end and the count exactly, the 28 float
@@ -617,13 +650,16 @@ bench_spark() {
 - Apache Spark: pyspark $SPK_VERSION (PyPI) + spark-sql-kafka-0-10_2.13 $SPK_VERSION (Maven Central), $(java_version), Python $("$SPK_PY" -c 'import platform; print(platform.python_version())')
 - DuckDB $("$SPK_PY" -c 'import duckdb; print(duckdb.__version__)') (the row comparison), confluent-kafka $("$SPK_PY" -c 'import confluent_kafka as c; print(c.version()[0], "on librdkafka", c.libversion()[0])')
 - Kafka $(kafka_version 2>/dev/null || echo "?") (single KRaft node from \`scripts/kafka.sh\`, broker heap ${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m})"
+    if [[ " ${SPK_CONTENDERS[*]} " == *" kcat "* ]]; then
+      command -v kcat >/dev/null 2>&1 || die "kcat is not installed (apt-get install kcat), or leave it out: BENCH_SPARK_CONTENDERS"
+    fi
     [[ "$SPK_SKIP" == *" replay "* ]] || spk_replay
     [[ "$SPK_SKIP" == *" live "* ]] || spk_live
     [[ "$SPK_SKIP" == *" models "* ]] || spk_models
     SPK_META_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
     declare -p SPK_META_STARTED SPK_META_MACHINE SPK_META_ROUNDS SPK_META_RUN_DIR SPK_META_VERSIONS SPK_META_LOAD_END \
       SPK_VERSION SPK_COUNT SPK_MACHINES SPK_PARTITIONS SPK_MEMORY SPK_SHUFFLE SPK_LIVE_SECONDS SPK_WARMUP SPK_ROLL \
-      SPK_FLUSH SPK_MODELS_COUNT SPK_SKIP KAFKA_ADDR >"$SPK_DATA/meta.env"
+      SPK_FLUSH SPK_MODELS_COUNT SPK_SKIP SPK_CONTENDERS KAFKA_ADDR >"$SPK_DATA/meta.env"
   fi
   {
     cat <<EOF

@@ -14,6 +14,22 @@ pub enum AnomalyError {
         /// What is wrong.
         message: String,
     },
+    /// A trained model that cannot be used.
+    #[error("model {name}: {message}")]
+    Model {
+        /// The model's name.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model file that cannot be read, parsed or used.
+    #[error("model file {path}: {message}")]
+    ModelFile {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The crate's result.

@@ -13,6 +13,10 @@
 //! | [`flatline`] | a stuck probe repeating one value | `flatline_anomaly` |
 //! | [`udwf`] | inter-arrival time; the DataFusion glue | `inter_arrival` |
 //!
+//! Trained models ([`trained`]: Isolation Forest, Hotelling T², PCA T² + Q)
+//! are fitted from history by `spindle train` and scored statelessly with
+//! `anomaly_model('name', features…)`.
+//!
 //! Maths, parameters and defaults: `docs/models.md`.
 
 pub mod baseline;
@@ -24,6 +28,7 @@ pub mod flatline;
 pub mod gaussian;
 pub mod likelihood;
 pub mod quality;
+pub mod trained;
 pub mod udwf;
 pub mod verdict;
 pub mod welford;

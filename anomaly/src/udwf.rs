@@ -260,7 +260,10 @@ impl PartitionEvaluator for DetectorEvaluator {
     }
 }
 
-fn verdicts_to_array(verdicts: impl Iterator<Item = Verdict>, rows: usize) -> StructArray {
+pub(crate) fn verdicts_to_array(
+    verdicts: impl Iterator<Item = Verdict>,
+    rows: usize,
+) -> StructArray {
     let mut score = Float64Builder::with_capacity(rows);
     let mut flag = BooleanBuilder::with_capacity(rows);
     let mut threshold = Float64Builder::with_capacity(rows);
@@ -398,8 +401,11 @@ impl PartitionEvaluator for InterArrivalEvaluator {
     }
 }
 
-/// Registers every model function in `ctx`.
+/// Registers every model function in `ctx`; `anomaly_model` reads the
+/// process's model directory ([`crate::trained::store::default_directory`]).
 pub fn register(ctx: &SessionContext) {
+    let store = crate::trained::store::ModelStore::new(crate::trained::store::default_directory());
+    crate::trained::udf::register(ctx, Arc::new(store));
     for model in Model::ALL {
         ctx.register_udwf(WindowUDF::new_from_impl(DetectorFunction {
             model,

@@ -10,6 +10,11 @@ mod cli;
 #[derive(Debug, Parser)]
 #[command(name = "spindle", version, about, long_about = None)]
 struct Cli {
+    /// Directory of trained models for this process: `anomaly_model('NAME',
+    /// …)` in jobs and queries reads DIR/NAME.json, `spindle train` writes
+    /// there (default ./models). Give it before the command.
+    #[arg(long, value_name = "DIR", env = "SPINDLE_MODELS")]
+    models: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,6 +31,10 @@ enum Command {
     Query(cli::query::QueryArgs),
     /// Measure anomaly detectors against labelled readings.
     Eval(cli::eval::EvalArgs),
+    /// Fit an anomaly model (Isolation Forest, T², PCA) on the Parquet history.
+    Train(Box<cli::train::TrainArgs>),
+    /// Compare recent history with a model's training distributions.
+    Drift(cli::drift::DriftArgs),
     /// The job service: REST API, history queries and /metrics.
     Server(cli::server::ServerArgs),
     /// Submit a SQL job to a running server.
@@ -37,12 +46,17 @@ enum Command {
 fn main() -> ExitCode {
     init_tracing();
     let cli = Cli::parse();
+    if let Some(dir) = cli.models {
+        spindle_anomaly::trained::store::set_default_directory(dir);
+    }
     let result = match cli.command {
         Command::Simulate(args) => cli::simulate::run(*args),
         Command::Run(args) => cli::run::execute(args),
         Command::Demo(args) => cli::demo::execute(args),
         Command::Query(args) => cli::query::execute(args),
         Command::Eval(args) => cli::eval::execute(args),
+        Command::Train(args) => cli::train::execute(*args),
+        Command::Drift(args) => cli::drift::execute(args),
         Command::Server(args) => cli::server::execute(args),
         Command::Submit(args) => cli::submit::execute(args),
         Command::Jobs(args) => cli::jobs::execute(args),

@@ -43,6 +43,7 @@ pub(crate) struct StreamingDb {
     lateness_ms: i64,
     last_late: u64,
     dir: tempfile::TempDir,
+    models: Option<std::path::PathBuf>,
 }
 
 impl StreamingDb {
@@ -54,6 +55,7 @@ impl StreamingDb {
             lateness_ms: 0,
             last_late: 0,
             dir: tempfile::tempdir().expect("temp dir"),
+            models: None,
         }
     }
 
@@ -99,6 +101,10 @@ impl StreamingDb {
             "spindle.test.batch_rows" => {
                 self.batch_rows = value.parse::<usize>().map_err(err)?.max(1)
             }
+            // The model directory, relative to tests/.
+            "spindle.models.dir" => {
+                self.models = Some(spindle_tests::services::tests_dir().join(value));
+            }
             "spindle.window.allowed_lateness" => {
                 self.lateness_ms =
                     humantime::parse_duration(value).map_err(err)?.as_millis() as i64;
@@ -121,6 +127,10 @@ impl StreamingDb {
             return Err(err("expected a SELECT"));
         };
         let ctx = spindle_sql::context::new_session();
+        if let Some(dir) = &self.models {
+            let store = spindle_anomaly::trained::store::ModelStore::new(dir);
+            spindle_anomaly::trained::udf::register(&ctx, Arc::new(store));
+        }
         let location = spindle_sql::Location { line: 1, column: 1 };
         let plan = spindle_sql::planner::plan_query(&query, &self.tables, location, &ctx)
             .await

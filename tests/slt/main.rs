@@ -6,7 +6,9 @@
 //!   options are validated as a real job would (unknown options fail).
 //! - `INSERT INTO source VALUES …` appends rows to a source table's input.
 //! - `SET spindle.test.batch_rows = N` feeds sources in micro-batches of N
-//!   rows (default 3, so state crosses batch boundaries); other `SET`s are
+//!   rows (default 3, so state crosses batch boundaries); `SET
+//!   spindle.models.dir = 'DIR'` points `anomaly_model` at DIR (relative to
+//!   `tests/`); other `SET`s are
 //!   job settings (e.g. `spindle.window.allowed_lateness`).
 //! - A `SELECT` runs as a streaming job over the rows inserted so far, to the
 //!   end of input (the watermark then passes every window), and returns what

@@ -2,6 +2,7 @@
 
 mod client;
 pub(crate) mod demo;
+pub(crate) mod drift;
 pub(crate) mod eval;
 pub(crate) mod jobs;
 pub(crate) mod query;
@@ -9,6 +10,7 @@ pub(crate) mod run;
 pub(crate) mod server;
 pub(crate) mod simulate;
 pub(crate) mod submit;
+pub(crate) mod train;
 
 /// The tokio runtime for subcommands that run jobs or queries.
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -1,0 +1,171 @@
+//! `anomaly_model('name', f1, f2, …)`: scores each row with a trained model
+//! from the model directory; returns `{score, flag, threshold, reason}` like
+//! the online detectors. The model is stateless, so this is an ordinary
+//! scalar function (no `OVER`). The name must be a constant; the values are
+//! the model's features in its order (`spindle train` prints them).
+//!
+//! ```sql
+//! SELECT machine_id, ts, anomaly_model('press_iforest', temperature, vibration, power) AS m
+//! FROM sensors
+//! ```
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Float64Array};
+use arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use super::model::LoadedModel;
+use super::store::ModelStore;
+use crate::udwf::{verdict_fields, verdicts_to_array};
+
+const NAME: &str = "anomaly_model";
+
+/// The SQL function over one model directory.
+#[derive(Debug)]
+pub struct AnomalyModel {
+    store: Arc<ModelStore>,
+    signature: Signature,
+}
+
+impl PartialEq for AnomalyModel {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+}
+
+impl Eq for AnomalyModel {}
+
+impl Hash for AnomalyModel {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.store.directory().hash(state);
+    }
+}
+
+impl AnomalyModel {
+    /// Over `store`.
+    pub fn new(store: Arc<ModelStore>) -> Self {
+        Self {
+            store,
+            signature: Signature::user_defined(Volatility::Volatile),
+        }
+    }
+
+    fn model(&self, name: &str, values: usize) -> Result<Arc<LoadedModel>> {
+        let model = self
+            .store
+            .get(name)
+            .map_err(|e| DataFusionError::Execution(format!("{NAME}: {e}")))?;
+        let features = &model.file.features;
+        if features.len() != values {
+            return Err(DataFusionError::Plan(format!(
+                "{NAME}('{name}'): the model takes {} features ({}), got {values} values",
+                features.len(),
+                features.join(", ")
+            )));
+        }
+        Ok(model)
+    }
+}
+
+fn model_name(value: Option<&ScalarValue>) -> Result<String> {
+    match value {
+        Some(ScalarValue::Utf8(Some(s)))
+        | Some(ScalarValue::Utf8View(Some(s)))
+        | Some(ScalarValue::LargeUtf8(Some(s))) => Ok(s.clone()),
+        _ => Err(DataFusionError::Plan(format!(
+            "{NAME}: the model name (first argument) must be a constant string"
+        ))),
+    }
+}
+
+impl ScalarUDFImpl for AnomalyModel {
+    fn name(&self) -> &str {
+        NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if arg_types.len() < 2 {
+            return Err(DataFusionError::Plan(format!(
+                "{NAME}('model', feature, …) takes a model name and its features, got {} arguments",
+                arg_types.len()
+            )));
+        }
+        let mut types = vec![DataType::Utf8];
+        for t in &arg_types[1..] {
+            if !(t.is_numeric() || *t == DataType::Null) {
+                return Err(DataFusionError::Plan(format!(
+                    "{NAME}: features must be numbers, got {t}"
+                )));
+            }
+            types.push(DataType::Float64);
+        }
+        Ok(types)
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(verdict_fields()))
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        // Checked when the query is planned: unknown models and wrong
+        // feature counts are errors at submission, not at the first row.
+        let name = model_name(args.scalar_arguments.first().copied().flatten())?;
+        self.model(&name, args.arg_fields.len().saturating_sub(1))?;
+        Ok(Arc::new(Field::new(
+            NAME,
+            DataType::Struct(verdict_fields()),
+            true,
+        )))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let rows = args.number_rows;
+        let name = match args.args.first() {
+            Some(ColumnarValue::Scalar(s)) => model_name(Some(s))?,
+            _ => model_name(None)?,
+        };
+        let model = self.model(&name, args.args.len() - 1)?;
+        let columns = args.args[1..]
+            .iter()
+            .map(|c| {
+                let array = c.to_array(rows)?;
+                array
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .cloned()
+                    .ok_or_else(|| {
+                        DataFusionError::Internal(format!(
+                            "{NAME}: feature of {}",
+                            array.data_type()
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut values = vec![None; columns.len()];
+        let verdicts = (0..rows).map(|i| {
+            for (v, c) in values.iter_mut().zip(&columns) {
+                *v = c.is_valid(i).then(|| c.value(i));
+            }
+            model.verdict(&values)
+        });
+        let array: ArrayRef = Arc::new(verdicts_to_array(verdicts, rows));
+        Ok(ColumnarValue::Array(array))
+    }
+}
+
+/// Registers `anomaly_model` over `store` in `ctx` (replacing an earlier one).
+pub fn register(ctx: &SessionContext, store: Arc<ModelStore>) {
+    ctx.register_udf(ScalarUDF::new_from_impl(AnomalyModel::new(store)));
+}

@@ -64,14 +64,6 @@ pub(crate) struct ServerArgs {
         default_value = "features"
     )]
     features_table: String,
-    /// Folder of model files (<name>.json) /api/predict can score with.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "SPINDLE_MODELS",
-        default_value = "models"
-    )]
-    models: PathBuf,
 }
 
 /// `123`, `64KiB`, `1MiB`, `2GiB`.
@@ -121,7 +113,8 @@ pub(crate) fn execute(args: ServerArgs) -> Result<ExitCode> {
         plant: PlantConfig {
             alerts: args.alerts_table,
             features: args.features_table,
-            models: Some(args.models),
+            // `spindle --models DIR` (SPINDLE_MODELS, default ./models).
+            models: Some(spindle_anomaly::trained::store::default_directory()),
         },
     };
     let runtime = super::runtime()?;

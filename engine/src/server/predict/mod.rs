@@ -3,16 +3,20 @@
 //!
 //! A model that can score a single reading implements [`ReadingModel`].
 //! [`ModelRegistry`] finds one by name: first the built-in models, then
-//! model files `<--models>/<name>.json`, each loaded by the [`Loader`] of its
-//! `"kind"`. A new kind of model file (a trained Isolation Forest, say)
-//! plugs in by adding its loader to [`loaders`]. Kinds here:
+//! model files `<models>/<name>.json` (the directory `spindle --models`,
+//! `SPINDLE_MODELS`, default `models`): trained models (format
+//! `spindle-model/1`) through `spindle_anomaly`'s model store, other files
+//! by the [`Loader`] of their `"kind"`. A new kind of file plugs in by adding
+//! its loader to [`loaders`]. Kinds here:
 //!
 //! | name or kind | what | file |
 //! |---|---|---|
 //! | `gaussian` (built-in) | per-sensor Gaussian limits fitted on request from the machine's own windowed features in the history | [`gaussian`] |
 //! | `"kind": "gaussian_limits"` (file) | per-sensor Gaussian limits stored in the file | [`gaussian`] |
+//! | `iforest`, `t2`, `pca` (`spindle train`) | Isolation Forest, Hotelling T², PCA over the model's features | [`trained`] |
 
 pub mod gaussian;
+pub mod trained;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -26,6 +30,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use spindle_anomaly::trained::model::FORMAT as TRAINED_FORMAT;
+use spindle_anomaly::trained::store::ModelStore;
 
 use super::AppState;
 use super::error::ApiError;
@@ -130,6 +136,7 @@ pub struct ModelInfo {
 pub struct ModelRegistry {
     built_in: BTreeMap<String, Arc<dyn ReadingModel>>,
     dir: Option<PathBuf>,
+    trained: Option<ModelStore>,
     loaders: BTreeMap<&'static str, Loader>,
 }
 
@@ -155,6 +162,7 @@ impl ModelRegistry {
         );
         Self {
             built_in,
+            trained: dir.clone().map(ModelStore::new),
             dir,
             loaders: loaders(),
         }
@@ -185,24 +193,27 @@ impl ModelRegistry {
                 ));
             }
         };
-        self.load(name, &text)
-            .map_err(|message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message))
+        let unusable = |message| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message);
+        let body: Value = serde_json::from_str(&text)
+            .map_err(|e| unusable(format!("model file {name}.json is not JSON: {e}")))?;
+        match &self.trained {
+            Some(store) if body["format"] == TRAINED_FORMAT => trained::load(store, name),
+            _ => self.load(name, &body).map_err(unusable),
+        }
     }
 
-    fn load(&self, name: &str, text: &str) -> Result<Arc<dyn ReadingModel>, String> {
-        let body: Value = serde_json::from_str(text)
-            .map_err(|e| format!("model file {name}.json is not JSON: {e}"))?;
+    fn load(&self, name: &str, body: &Value) -> Result<Arc<dyn ReadingModel>, String> {
         let kind = body["kind"].as_str().ok_or_else(|| {
             format!("model file {name}.json has no \"kind\"; /api/predict needs one")
         })?;
         let loader = self.loaders.get(kind).ok_or_else(|| {
             let known: Vec<&str> = self.loaders.keys().copied().collect();
             format!(
-                "model {name:?} is of kind {kind:?}, which /api/predict cannot score yet (it can: {})",
+                "model {name:?} is of kind {kind:?}, which /api/predict cannot score (it reads files of kind {} and trained models, format {TRAINED_FORMAT})",
                 known.join(", ")
             )
         })?;
-        loader(name, &body).map_err(|e| format!("model file {name}.json: {e}"))
+        loader(name, body).map_err(|e| format!("model file {name}.json: {e}"))
     }
 
     /// Every model: the built-in ones, then the files, by name.

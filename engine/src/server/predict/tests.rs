@@ -142,7 +142,7 @@ async fn predict_says_clearly_what_it_cannot_do() {
         (predict_body("gaussian", json!({"machine_id": 7, "temperature": 1.0})), StatusCode::BAD_REQUEST, "machine_id must be a string"),
         (predict_body("gaussian", json!({"machine_id": "m-9", "temperature": 1.0})), StatusCode::UNPROCESSABLE_ENTITY, "no baseline for machine \"m-9\""),
         (predict_body("gaussian", json!({"machine_id": "m-1", "temperature": 1.0})), StatusCode::UNPROCESSABLE_ENTITY, "baseline of 50 readings; needs 100"),
-        (predict_body("forest", json!({"temperature": 1.0})), StatusCode::UNPROCESSABLE_ENTITY, "kind \"isolation_forest\", which /api/predict cannot score yet"),
+        (predict_body("forest", json!({"temperature": 1.0})), StatusCode::UNPROCESSABLE_ENTITY, "kind \"isolation_forest\", which /api/predict cannot score"),
         (predict_body("broken", json!({"temperature": 1.0})), StatusCode::UNPROCESSABLE_ENTITY, "is not JSON"),
         (Some(json!({"model": "gaussian", "reading": {"machine_id": "m-1", "temperature": 1.0}, "options": {"p": 1}}).to_string()), StatusCode::BAD_REQUEST, "unknown option \"p\""),
         (Some(json!({"model": "gaussian", "reading": {"machine_id": "m-1", "temperature": 1.0}, "options": {"probability": 1.5}}).to_string()), StatusCode::BAD_REQUEST, "probability must be in (0, 1)"),
@@ -203,4 +203,66 @@ async fn model_files_of_kind_gaussian_limits_score_and_are_listed() {
         .collect();
     assert_eq!(names, ["gaussian", "line1"]);
     assert_eq!(list[1]["description"], "line 1 temperature limits");
+}
+
+#[tokio::test]
+async fn trained_models_score_a_reading_by_their_feature_names() {
+    use spindle_anomaly::trained::Matrix;
+    use spindle_anomaly::trained::model::{Fit, train};
+    let dir = tempfile::tempdir().unwrap();
+    let features: Vec<String> = ["temperature", "vibration", "power"]
+        .map(String::from)
+        .to_vec();
+    let rows: Vec<Vec<f64>> = (0..400)
+        .map(|i| {
+            let spread = |k: usize| ((i * k) % 100) as f64 / 100.0 - 0.5;
+            let temperature = 60.0 + 6.0 * spread(37);
+            let power = 10.0 + 0.5 * (temperature - 60.0) + 0.4 * spread(71);
+            vec![temperature, 1.0 + 0.4 * spread(53), power]
+        })
+        .collect();
+    let data = Matrix::from_rows(&rows).unwrap();
+    let file = train(
+        "t2model",
+        &features,
+        &data,
+        &Fit::T2 {
+            probability: 0.999_999,
+        },
+        None,
+    )
+    .unwrap();
+    file.save(&dir.path().join("models").join("t2model.json"))
+        .unwrap();
+    let router = app(dir.path(), None, 1 << 20);
+    let score = |power: f64| {
+        predict_body(
+            "t2model",
+            json!({"machine_id": "m-1", "temperature": 60.5, "vibration": 1.05, "power": power, "rpm": 1500.0}),
+        )
+    };
+    let (status, body) = call(&router, "POST", "/api/predict", None, score(10.25)).await;
+    let body = json_of(&body);
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (&body["kind"], &body["anomaly"]),
+        (&json!("t2"), &json!(false)),
+        "{body}"
+    );
+    assert_eq!(body["unused"], json!(["rpm"]));
+    let (_, body) = call(&router, "POST", "/api/predict", None, score(14.0)).await;
+    let body = json_of(&body);
+    assert_eq!(body["anomaly"], true, "{body}");
+    assert!(body["reason"].as_str().unwrap().contains("power"), "{body}");
+    let lacking = predict_body("t2model", json!({"temperature": 60.5, "power": 10.0}));
+    let (status, body) = call(&router, "POST", "/api/predict", None, lacking).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        json_of(&body)["error"]
+            .as_str()
+            .unwrap()
+            .contains("lacks vibration")
+    );
+    let (_, list) = call(&router, "GET", "/api/models", None, None).await;
+    assert_eq!(json_of(&list)[1]["kind"], "t2");
 }

@@ -11,6 +11,7 @@
 //! | [`cusum`] | two-sided tabular CUSUM | `cusum_anomaly` |
 //! | [`likelihood`] | Numenta's anomaly likelihood over any score | `anomaly_likelihood` |
 //! | [`flatline`] | a stuck probe repeating one value | `flatline_anomaly` |
+//! | [`rcf`] | Random Cut Forest (AWS's reference implementation) over one or more values | `rcf_anomaly` |
 //! | [`udwf`] | inter-arrival time; the DataFusion glue | `inter_arrival` |
 //!
 //! Trained models ([`trained`]: Isolation Forest, Hotelling T², PCA T² + Q)
@@ -28,6 +29,8 @@ pub mod flatline;
 pub mod gaussian;
 pub mod likelihood;
 pub mod quality;
+pub mod rcf;
+mod rcf_udwf;
 pub mod trained;
 pub mod udwf;
 pub mod verdict;

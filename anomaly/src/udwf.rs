@@ -412,6 +412,7 @@ pub fn register(ctx: &SessionContext) {
             signature: Signature::user_defined(Volatility::Immutable),
         }));
     }
+    ctx.register_udwf(crate::rcf_udwf::function());
     ctx.register_udwf(WindowUDF::new_from_impl(InterArrival {
         signature: Signature::user_defined(Volatility::Immutable),
     }));

@@ -169,3 +169,79 @@ impl ScalarUDFImpl for AnomalyModel {
 pub fn register(ctx: &SessionContext, store: Arc<ModelStore>) {
     ctx.register_udf(ScalarUDF::new_from_impl(AnomalyModel::new(store)));
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use arrow::array::{RecordBatch, StructArray};
+    use arrow::datatypes::Schema;
+    use datafusion::datasource::MemTable;
+    use datafusion::physical_plan::collect;
+
+    use super::*;
+    use crate::trained::Matrix;
+    use crate::trained::model::{Fit, train};
+
+    fn thresholds(batches: &[RecordBatch]) -> Vec<f64> {
+        let verdicts = batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StructArray>()
+            .unwrap();
+        let t = verdicts
+            .column_by_name("threshold")
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap();
+        t.values().to_vec()
+    }
+
+    /// A job compiles its plan once and runs it per micro-batch: the same
+    /// physical plan must score with a model retrained in between.
+    #[tokio::test]
+    async fn a_compiled_plan_picks_up_a_new_model_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let names: Vec<String> = vec!["a".into(), "b".into()];
+        let rows: Vec<Vec<f64>> = (0..50)
+            .map(|i| vec![i as f64, (i * 7 % 11) as f64])
+            .collect();
+        let data = Matrix::from_rows(&rows).unwrap();
+        let fit = Fit::T2 { probability: 0.99 };
+        let mut model = train("m", &names, &data, &fit, None).unwrap();
+        model.save(&dir.path().join("m.json")).unwrap();
+        let store = ModelStore::new(dir.path()).with_reload_interval(Duration::ZERO);
+        let ctx = SessionContext::new();
+        register(&ctx, Arc::new(store));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Float64, true),
+            Field::new("b", DataType::Float64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Float64Array::from(vec![1.0, 2.0])),
+                Arc::new(Float64Array::from(vec![3.0, 4.0])),
+            ],
+        )
+        .unwrap();
+        let table = MemTable::try_new(schema, vec![vec![batch]]).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        let plan = ctx
+            .sql("SELECT anomaly_model('m', a, b) FROM t")
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let first = collect(Arc::clone(&plan), ctx.task_ctx()).await.unwrap();
+        assert_eq!(thresholds(&first), vec![model.threshold; 2]);
+        model.version = 2;
+        model.threshold = 42.0;
+        model.save(&dir.path().join("m.json")).unwrap();
+        let second = collect(plan, ctx.task_ctx()).await.unwrap();
+        assert_eq!(thresholds(&second), vec![42.0, 42.0]);
+    }
+}

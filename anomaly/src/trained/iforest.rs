@@ -176,14 +176,29 @@ fn range(data: &Matrix, rows: &[usize], f: usize) -> (f64, f64) {
         })
 }
 
-/// A node ready for scoring; a leaf points at itself so every row takes
-/// the same number of steps (no branch on leaf-ness).
+/// A node ready for scoring, 16 bytes: children are adjacent (`left`,
+/// `left + 1`), so a step is `left + (x > threshold)`; a leaf points at
+/// itself with an infinite threshold, so every row takes the same number of
+/// steps (no branch on leaf-ness).
 #[derive(Debug, Clone, Copy)]
 struct Node {
     threshold: f64,
     feature: u32,
     left: u32,
-    right: u32,
+}
+
+impl Node {
+    fn next(self, x: &[f64]) -> usize {
+        self.left as usize + usize::from(x[self.feature as usize] > self.threshold)
+    }
+}
+
+/// A validated node in the file's numbering.
+#[derive(Debug, Clone, Copy)]
+struct Checked {
+    threshold: f64,
+    feature: u32,
+    children: Option<(usize, usize)>,
 }
 
 #[derive(Debug, Clone)]
@@ -251,11 +266,10 @@ fn compile_tree(t: &TreeArrays, features: usize) -> std::result::Result<Compiled
         let (l, r) = (t.left[i], t.right[i]);
         if l == LEAF && r == LEAF {
             value[i] = d as f64 + average_path_length(t.samples[i] as f64);
-            nodes.push(Node {
+            nodes.push(Checked {
                 threshold: f64::INFINITY,
                 feature: 0,
-                left: i as u32,
-                right: i as u32,
+                children: None,
             });
             continue;
         }
@@ -282,18 +296,49 @@ fn compile_tree(t: &TreeArrays, features: usize) -> std::result::Result<Compiled
             depth_of[c] = d + 1;
         }
         depth = depth.max(d + 1);
-        nodes.push(Node {
+        nodes.push(Checked {
             threshold: t.threshold[i],
             feature: f as u32,
-            left: l as u32,
-            right: r as u32,
+            children: Some((l, r)),
         });
     }
+    let (nodes, value) = relayout(&nodes, &value);
     Ok(CompiledTree {
         nodes,
         value,
         depth,
     })
+}
+
+/// Renumbers nodes breadth-first so each node's children are adjacent.
+fn relayout(nodes: &[Checked], value: &[f64]) -> (Vec<Node>, Vec<f64>) {
+    let n = nodes.len();
+    let mut new_of = vec![0usize; n];
+    let mut queue = std::collections::VecDeque::from([0usize]);
+    let mut next = 1;
+    let mut order = Vec::with_capacity(n);
+    while let Some(old) = queue.pop_front() {
+        order.push(old);
+        if let Some((l, r)) = nodes[old].children {
+            new_of[l] = next;
+            new_of[r] = next + 1;
+            next += 2;
+            queue.extend([l, r]);
+        }
+    }
+    let mut packed = Vec::with_capacity(n);
+    let mut values = Vec::with_capacity(n);
+    for old in order {
+        let node = nodes[old];
+        let left = node.children.map_or(new_of[old], |(l, _)| new_of[l]);
+        packed.push(Node {
+            threshold: node.threshold,
+            feature: node.feature,
+            left: left as u32,
+        });
+        values.push(value[old]);
+    }
+    (packed, values)
 }
 
 /// Rows scored together: their tree walks are independent, so the CPU
@@ -307,12 +352,7 @@ impl IforestScorer {
         for tree in &self.trees {
             let mut i = 0usize;
             for _ in 0..tree.depth {
-                let node = tree.nodes[i];
-                i = if x[node.feature as usize] <= node.threshold {
-                    node.left
-                } else {
-                    node.right
-                } as usize;
+                i = tree.nodes[i].next(x);
             }
             total += tree.value[i];
         }
@@ -333,18 +373,13 @@ impl IforestScorer {
         let mut start = 0;
         while start < rows.rows() {
             let count = BLOCK.min(rows.rows() - start);
+            let block: Vec<&[f64]> = (start..start + count).map(|r| rows.row(r)).collect();
             let mut totals = [0.0; BLOCK];
             for tree in &self.trees {
                 let mut at = [0usize; BLOCK];
                 for _ in 0..tree.depth {
-                    for (r, i) in at.iter_mut().enumerate().take(count) {
-                        let node = tree.nodes[*i];
-                        let x = rows.row(start + r)[node.feature as usize];
-                        *i = if x <= node.threshold {
-                            node.left
-                        } else {
-                            node.right
-                        } as usize;
+                    for (i, x) in at.iter_mut().zip(&block) {
+                        *i = tree.nodes[*i].next(x);
                     }
                 }
                 for (total, i) in totals.iter_mut().zip(at).take(count) {

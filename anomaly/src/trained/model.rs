@@ -310,45 +310,58 @@ impl LoadedModel {
 
     /// The verdict on one row: `values[j]` is feature j (`None`: NULL).
     pub fn verdict(&self, values: &[Option<f64>]) -> Verdict {
+        match self.finite(values) {
+            Ok(x) => self.scored(&x, self.score(&x)),
+            Err(missing) => missing,
+        }
+    }
+
+    /// The row's features if all are present and finite, else the verdict
+    /// saying which is not.
+    pub fn finite(&self, values: &[Option<f64>]) -> std::result::Result<Vec<f64>, Verdict> {
         let mut x = Vec::with_capacity(values.len());
         for (v, name) in values.iter().zip(&self.file.features) {
-            match v {
-                Some(v) if v.is_finite() => x.push(*v),
-                Some(v) => {
-                    return Verdict {
-                        reason: Some(format!("feature {name} is not finite ({v})")),
-                        ..Verdict::default()
-                    };
+            let reason = match v {
+                Some(v) if v.is_finite() => {
+                    x.push(*v);
+                    continue;
                 }
-                None => {
-                    return Verdict {
-                        reason: Some(format!("missing feature {name}")),
-                        ..Verdict::default()
-                    };
-                }
-            }
+                Some(v) => format!("feature {name} is not finite ({v})"),
+                None => format!("missing feature {name}"),
+            };
+            return Err(Verdict {
+                reason: Some(reason),
+                ..Verdict::default()
+            });
         }
-        let (score, why) = self.explained(&x);
+        Ok(x)
+    }
+
+    /// The verdict on row `x` whose score is `score`.
+    pub fn scored(&self, x: &[f64], score: f64) -> Verdict {
         let threshold = self.file.threshold;
         let (name, version) = (&self.file.name, self.file.version);
         Verdict::scored(score, threshold, || {
-            format!("{name} v{version}: score {score:.4} > {threshold:.4}{why}")
+            format!(
+                "{name} v{version}: score {score:.4} > {threshold:.4}{}",
+                self.why(x)
+            )
         })
     }
 
-    /// The score and, for T² and PCA, the features behind it.
-    fn explained(&self, x: &[f64]) -> (f64, String) {
+    /// For T² and PCA, the features behind a score.
+    fn why(&self, x: &[f64]) -> String {
         let mut parts = Vec::new();
-        let (score, why) = match &self.scorer {
-            Scorer::Iforest(f) => return (f.score(x), String::new()),
+        let why = match &self.scorer {
+            Scorer::Iforest(_) => return String::new(),
             Scorer::T2(t) => {
-                let score = t.score_with_contributions(x, &mut parts);
-                (score, "T² mostly from")
+                t.score_with_contributions(x, &mut parts);
+                "T² mostly from"
             }
             Scorer::Pca(m) => {
                 let s = m.score_with_residual(x, &mut parts);
                 parts.iter_mut().for_each(|r| *r = *r * *r);
-                let which = if s.q / m.q_limit >= s.t2 / m.t2_limit {
+                if s.q / m.q_limit >= s.t2 / m.t2_limit {
                     "Q mostly from"
                 } else {
                     parts = x
@@ -358,14 +371,10 @@ impl LoadedModel {
                         .map(|((x, mu), sd)| ((x - mu) / sd).powi(2))
                         .collect();
                     "T² along the model; largest deviations"
-                };
-                (s.score, which)
+                }
             }
         };
-        (
-            score,
-            format!("; {why} {}", top(&parts, &self.file.features)),
-        )
+        format!("; {why} {}", top(&parts, &self.file.features))
     }
 }
 

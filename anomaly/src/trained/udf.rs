@@ -22,9 +22,11 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
+use super::Matrix;
 use super::model::LoadedModel;
 use super::store::ModelStore;
 use crate::udwf::{verdict_fields, verdicts_to_array};
+use crate::verdict::Verdict;
 
 const NAME: &str = "anomaly_model";
 
@@ -153,12 +155,33 @@ impl ScalarUDFImpl for AnomalyModel {
                     })
             })
             .collect::<Result<Vec<_>>>()?;
+        // Rows with every feature finite are scored together (the forest's
+        // block scorer); the others get a verdict naming the bad feature.
         let mut values = vec![None; columns.len()];
-        let verdicts = (0..rows).map(|i| {
+        let mut verdicts: Vec<Option<Verdict>> = Vec::with_capacity(rows);
+        let mut finite = Vec::with_capacity(rows * columns.len());
+        for i in 0..rows {
             for (v, c) in values.iter_mut().zip(&columns) {
                 *v = c.is_valid(i).then(|| c.value(i));
             }
-            model.verdict(&values)
+            match model.finite(&values) {
+                Ok(x) => {
+                    finite.extend(x);
+                    verdicts.push(None);
+                }
+                Err(v) => verdicts.push(Some(v)),
+            }
+        }
+        let matrix = Matrix::new(finite.len() / columns.len(), columns.len(), finite)
+            .map_err(|e| DataFusionError::Internal(format!("{NAME}: {e}")))?;
+        let scores = model.score_all(&matrix);
+        let mut next = 0;
+        let verdicts = verdicts.into_iter().map(|v| {
+            v.unwrap_or_else(|| {
+                let verdict = model.scored(matrix.row(next), scores[next]);
+                next += 1;
+                verdict
+            })
         });
         let array: ArrayRef = Arc::new(verdicts_to_array(verdicts, rows));
         Ok(ColumnarValue::Array(array))
@@ -181,7 +204,6 @@ mod tests {
     use datafusion::physical_plan::collect;
 
     use super::*;
-    use crate::trained::Matrix;
     use crate::trained::model::{Fit, train};
 
     fn thresholds(batches: &[RecordBatch]) -> Vec<f64> {

@@ -7,11 +7,13 @@
 -- temperature probe, and the time since the machine's previous reading.
 -- Rows where a detector fires are alerts: machine, time, model, score,
 -- threshold and reason, written to the Kafka topic ALERT_TOPIC (keyed by
--- machine) and, when ALERT_WEBHOOK_URL is set, posted to that webhook at most
--- once per machine every 5 minutes of event time.
+-- machine), to the Parquet history under HISTORY_PATH/alerts (what
+-- `spindle server`'s GET /api/anomalies and the dashboard read) and, when
+-- ALERT_WEBHOOK_URL is set, posted to that webhook at most once per machine
+-- every 5 minutes of event time.
 --
 -- Run it:   spindle run jobs/anomaly_detection.sql
--- Settings: KAFKA_BROKERS, SENSOR_TOPIC, GROUP_ID, ALERT_TOPIC,
+-- Settings: KAFKA_BROKERS, SENSOR_TOPIC, GROUP_ID, ALERT_TOPIC, HISTORY_PATH,
 --           ALERT_WEBHOOK_URL (defaults below).
 
 CREATE TABLE sensors (
@@ -44,6 +46,18 @@ CREATE TABLE alerts (
   'topic' = '${ALERT_TOPIC:-factory.alerts}',
   'properties.bootstrap.servers' = '${KAFKA_BROKERS:-127.0.0.1:9092}',
   'key.column' = 'machine_id'
+);
+
+CREATE TABLE alert_history (
+  machine_id VARCHAR NOT NULL,
+  ts TIMESTAMP(3) NOT NULL,
+  model VARCHAR NOT NULL,
+  score DOUBLE,
+  threshold DOUBLE,
+  reason VARCHAR
+) WITH (
+  'connector' = 'parquet',
+  'path' = '${HISTORY_PATH:-data/history}/alerts'
 );
 
 CREATE TABLE alert_hook (
@@ -96,5 +110,7 @@ FROM (
 WHERE td OR tf OR vf OR vd OR pf;
 
 INSERT INTO alerts SELECT * FROM detections;
+
+INSERT INTO alert_history SELECT * FROM detections;
 
 INSERT INTO alert_hook SELECT * FROM detections;

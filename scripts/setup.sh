@@ -6,8 +6,12 @@ set -euo pipefail
 # C toolchain and zlib for librdkafka's bundled build; Java and Maven for
 # Apache Kafka (scripts/kafka.sh); InfluxDB 1.x for the InfluxDB sink's tests
 # (scripts/influxdb.sh runs it with its own config; the package's service is unused);
-# Prometheus for the metrics test (scripts/prometheus.sh, likewise).
-packages=(build-essential pkg-config zlib1g-dev openjdk-17-jre-headless maven influxdb prometheus)
+# Prometheus for the metrics test (scripts/prometheus.sh, likewise);
+# Chromium and its WebDriver for the dashboard's browser test
+# (tests/e2e/dashboard.rs); docker-compose to check docker/compose.yml without
+# a Docker engine (scripts/check-deploy.sh; promtool comes with prometheus).
+packages=(build-essential pkg-config zlib1g-dev openjdk-17-jre-headless maven influxdb prometheus
+  chromium chromium-driver docker-compose)
 
 missing=()
 for p in "${packages[@]}"; do

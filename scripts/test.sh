@@ -4,7 +4,10 @@
 #   services the tests use (real Apache Kafka via scripts/kafka.sh, an S3
 #   server via scripts/s3.sh, InfluxDB 1.x via scripts/influxdb.sh, Prometheus via
 #   scripts/prometheus.sh), checks
-#   formatting and lints, then runs every test in the workspace.
+#   formatting and lints, checks the container deployment in docker/
+#   (scripts/check-deploy.sh: compose file, Prometheus config, Grafana
+#   dashboards), then runs every test in the workspace (the dashboard's
+#   browser test drives Debian's headless Chromium through chromedriver).
 #
 # Environment:
 #   SPINDLE_CACHE      cache folder outside the clone (default ~/.cache/spindle)
@@ -63,12 +66,16 @@ fi
 step "cargo build"
 cargo build --workspace --all-targets
 
-step "cargo test"
 log="$(mktemp)"
 set +e
-cargo test --workspace "$@" 2>&1 | tee "$log"
+step "deployment files (docker/)"
+scripts/check-deploy.sh 2>&1 | tee "$log"
+deploy_status=${PIPESTATUS[0]}
+step "cargo test"
+cargo test --workspace "$@" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 set -e
+if [ "$status" = 0 ] && [ "$deploy_status" != 0 ]; then status=$deploy_status; fi
 
 # One closing line over every runner (cargo's harness and the slt runner).
 totals=$(awk '

@@ -289,3 +289,32 @@ fn the_api_refuses_strangers_big_bodies_and_bad_sql_without_leaking_secrets() {
     assert!(server.terminate().success());
     assert!(!log.contains(SECRET), "{log}");
 }
+
+/// Every job the project ships (`jobs/`, and `docker/jobs/` for the
+/// compose deployment) parses and plans: validated through the API, which
+/// plans without connecting to Kafka or InfluxDB.
+#[test]
+fn every_shipped_job_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let (state, history) = (dir.path().join("state"), dir.path().join("history"));
+    let server = Server::start(&state, &history, &[], &[("SPINDLE_TOKEN", TOKEN)]);
+    let api = Api { server: &server };
+    let root = spindle_tests::services::repo_root();
+    let mut planned = Vec::new();
+    for folder in ["jobs", "docker/jobs"] {
+        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "sql") {
+                continue;
+            }
+            let sql = std::fs::read_to_string(&path).unwrap();
+            let answer = api.call("POST", "/api/jobs/validate", Some(&json!({ "sql": sql })));
+            assert_eq!(answer.status, 200, "{}: {}", path.display(), answer.text());
+            assert!(answer.json()["pipelines"].as_u64().unwrap() >= 1);
+            planned.push(path);
+        }
+    }
+    assert!(planned.len() >= 5, "{planned:?}");
+    assert!(planned.iter().any(|p| p.ends_with("docker/jobs/plant.sql")));
+    assert!(server.terminate().success());
+}

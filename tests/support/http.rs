@@ -65,9 +65,43 @@ pub fn request(
     stream.write_all(head.as_bytes()).unwrap();
     // A server refusing an oversized body may close before reading it all.
     let _ = stream.write_all(body);
+    parse(&read_answer(&mut stream))
+}
+
+/// Reads one answer: up to its `Content-Length`, its last chunk, or the end
+/// of the connection (some servers, chromedriver among them, keep it open
+/// despite `Connection: close`).
+fn read_answer(stream: &mut TcpStream) -> Vec<u8> {
     let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw);
-    parse(&raw)
+    let mut buffer = [0u8; 16 * 1024];
+    while !complete(&raw) {
+        match stream.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&buffer[..n]),
+        }
+    }
+    raw
+}
+
+fn complete(raw: &[u8]) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    let header = |name: &str| {
+        head.lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim() == name)
+            .map(|(_, v)| v.trim().to_string())
+    };
+    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+        return last_chunk_read(body);
+    }
+    match header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+        Some(length) => body.len() >= length,
+        None => false,
+    }
 }
 
 fn parse(raw: &[u8]) -> Response {
@@ -97,6 +131,28 @@ fn parse(raw: &[u8]) -> Response {
         status,
         headers,
         body,
+    }
+}
+
+/// Whether `data` holds every chunk up to the last (empty) one.
+fn last_chunk_read(mut data: &[u8]) -> bool {
+    loop {
+        let Some(end) = data.windows(2).position(|w| w == b"\r\n") else {
+            return false;
+        };
+        let size_text = String::from_utf8_lossy(&data[..end]);
+        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+        else {
+            return false;
+        };
+        let next = end + 2 + size + 2;
+        if size == 0 {
+            return data.len() >= end + 4;
+        }
+        if data.len() < next {
+            return false;
+        }
+        data = &data[next..];
     }
 }
 

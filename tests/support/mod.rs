@@ -4,6 +4,7 @@
 // Test support: a failed step panics, which is how a test reports it.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod http;
 pub mod influxdb;
 pub mod kafka;

@@ -55,14 +55,15 @@
     return [lo, hi];
   }
 
-  function axes(svg, [ylo, yhi], [xlo, xhi], isTime) {
+  // y range, and the x range when the x axis is numeric or time.
+  function axes(svg, [ylo, yhi], xRange, isTime) {
     el("line", { class: "axis", x1: LEFT, y1: H - BOTTOM, x2: W - RIGHT, y2: H - BOTTOM }, svg);
     el("line", { class: "axis", x1: LEFT, y1: TOP, x2: LEFT, y2: H - BOTTOM }, svg);
     text(svg, LEFT - 4, TOP + 8, fmt(yhi), "end");
     text(svg, LEFT - 4, H - BOTTOM, fmt(ylo), "end");
-    if (xhi !== undefined) {
-      text(svg, LEFT, H - 6, fmtX(xlo, isTime));
-      text(svg, W - RIGHT, H - 6, fmtX(xhi, isTime), "end");
+    if (xRange) {
+      text(svg, LEFT, H - 6, fmtX(xRange[0], isTime));
+      text(svg, W - RIGHT, H - 6, fmtX(xRange[1], isTime), "end");
     }
   }
 

@@ -12,8 +12,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::RecordBatch;
 
+use crate::checkpoint::StagedFile;
 use crate::decode::BadRecord;
 use crate::error::{EngineError, Result};
+use crate::sinks::Origin;
 
 /// One JSON lines file, opened on first use. Clones share the file (a sink
 /// writes rejected lines to the same dead-letter output as the decoders).
@@ -27,6 +29,9 @@ pub struct SideOutput {
 struct Inner {
     writer: Option<BufWriter<File>>,
     records: u64,
+    /// Lines from checkpointed partitions (source, partition) in the epoch
+    /// in progress: written as files of their own at the checkpoint.
+    epochs: std::collections::BTreeMap<(String, i32), Vec<u8>>,
 }
 
 /// A line a sink could not deliver, with the reason (the server's message).
@@ -71,9 +76,22 @@ impl SideOutput {
     fn append(
         &self,
         records: u64,
-        write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+        origin: Option<&Origin>,
+        write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
     ) -> Result<()> {
         let mut inner = self.lock()?;
+        if let Some(origin) = origin {
+            let buffer = inner
+                .epochs
+                .entry((origin.source.clone(), origin.partition))
+                .or_default();
+            write(buffer).map_err(EngineError::io(format!(
+                "buffering {}",
+                self.path.display()
+            )))?;
+            inner.records += records;
+            return Ok(());
+        }
         if inner.writer.is_none() {
             inner.writer = Some(BufWriter::new(self.open()?));
         }
@@ -102,7 +120,12 @@ impl SideOutput {
     }
 
     /// Appends dead-letter entries for `source`.
-    pub fn write_bad(&mut self, source: &str, bad: &[BadRecord]) -> Result<()> {
+    pub fn write_bad(
+        &mut self,
+        source: &str,
+        origin: Option<&Origin>,
+        bad: &[BadRecord],
+    ) -> Result<()> {
         if bad.is_empty() {
             return Ok(());
         }
@@ -115,7 +138,7 @@ impl SideOutput {
                 "raw": String::from_utf8_lossy(&record.raw),
             })
         });
-        self.append_json(bad.len() as u64, entries)
+        self.append_json(bad.len() as u64, origin, entries)
     }
 
     /// Appends dead-letter entries for lines `sink` could not deliver:
@@ -133,16 +156,17 @@ impl SideOutput {
                 "lines": entry.lines,
             })
         });
-        self.append_json(count, entries)
+        self.append_json(count, None, entries)
     }
 
     /// Appends one JSON object per line, counting `records`.
     fn append_json(
         &self,
         records: u64,
+        origin: Option<&Origin>,
         entries: impl Iterator<Item = serde_json::Value>,
     ) -> Result<()> {
-        self.append(records, |writer| {
+        self.append(records, origin, |writer| {
             for entry in entries {
                 writeln!(writer, "{entry}")?;
             }
@@ -150,16 +174,94 @@ impl SideOutput {
         })
     }
 
-    /// Appends rows as JSON objects.
-    pub fn write_rows(&mut self, batch: &RecordBatch) -> Result<()> {
+    /// Appends rows as JSON objects (rows of a checkpointed partition go
+    /// with its epoch).
+    pub fn write_rows(&mut self, origin: Option<&Origin>, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
-        self.append(batch.num_rows() as u64, |writer| {
+        self.append(batch.num_rows() as u64, origin, |writer| {
             let mut json = arrow_json::LineDelimitedWriter::new(writer);
             json.write(batch)
                 .and_then(|()| json.finish())
                 .map_err(std::io::Error::other)
         })
+    }
+
+    /// Where checkpointed partitions' files go: `late.jsonl` →
+    /// `late/<source>-p<partition>-e<epoch>.jsonl`.
+    fn epoch_dir(&self) -> PathBuf {
+        let stem = self
+            .path
+            .file_stem()
+            .map_or_else(|| "side-output".into(), |s| s.to_os_string());
+        self.path.with_file_name(stem)
+    }
+
+    fn epoch_name(origin: &Origin) -> String {
+        format!(
+            "{}-p{}-e{}.jsonl",
+            origin.source, origin.partition, origin.epoch
+        )
+    }
+
+    /// Before `origin`'s checkpoint: writes its epoch's lines to a pending
+    /// file (durable, not yet visible to `late/*.jsonl` readers).
+    pub fn stage(&self, origin: &Origin) -> Result<Option<StagedFile>> {
+        let lines = self
+            .lock()?
+            .epochs
+            .remove(&(origin.source.clone(), origin.partition));
+        let Some(lines) = lines.filter(|l| !l.is_empty()) else {
+            return Ok(None);
+        };
+        let dir = self.epoch_dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(EngineError::io(format!("creating {}", dir.display())))?;
+        let name = Self::epoch_name(origin);
+        let staged = dir.join(format!(".{name}.pending"));
+        let mut file = File::create(&staged)
+            .map_err(EngineError::io(format!("creating {}", staged.display())))?;
+        file.write_all(&lines)
+            .and_then(|()| file.sync_all())
+            .map_err(EngineError::io(format!("writing {}", staged.display())))?;
+        Ok(Some(StagedFile {
+            sink: self.path.display().to_string(),
+            staged: staged.display().to_string(),
+            target: dir.join(name).display().to_string(),
+        }))
+    }
+
+    /// Makes this output's staged files visible (again, after a crash).
+    pub fn publish(&self, files: &[StagedFile]) -> Result<()> {
+        let mine = self.path.display().to_string();
+        for file in files.iter().filter(|f| f.sink == mine) {
+            match std::fs::rename(&file.staged, &file.target) {
+                Ok(()) => {}
+                Err(_) if Path::new(&file.target).exists() => {}
+                Err(e) => return Err(EngineError::io(format!("publishing {}", file.staged))(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `origin`'s pending files (a crashed attempt's) and forgets
+    /// its buffered lines.
+    pub fn discard_staged(&self, origin: &Origin) -> Result<()> {
+        self.lock()?
+            .epochs
+            .remove(&(origin.source.clone(), origin.partition));
+        let prefix = format!(".{}-p{}-e", origin.source, origin.partition);
+        let Ok(entries) = std::fs::read_dir(self.epoch_dir()) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && name.ends_with(".pending") {
+                std::fs::remove_file(entry.path())
+                    .map_err(EngineError::io(format!("deleting {name}")))?;
+            }
+        }
+        Ok(())
     }
 }

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use spindle_tests::kafka::{produce, read_all};
 use spindle_tests::services::{kafka, repo_root, unique};
-use spindle_tests::spindle::{command, stderr};
+use spindle_tests::spindle::{command, side_output, stderr};
 
 use crate::oracle::{assert_same, parquet_rows, query_rows, session};
 
@@ -60,7 +60,7 @@ fn run_job(job: &Path, topic: &str, out: &Path) -> String {
 }
 
 /// The topic's records as a JSON lines file for the oracle.
-fn dump_topic(topic: &str, path: &Path) -> usize {
+pub(crate) fn dump_topic(topic: &str, path: &Path) -> usize {
     let records = read_all(kafka(), topic);
     let mut file = std::fs::File::create(path).unwrap();
     for r in &records {
@@ -110,7 +110,7 @@ pub(crate) fn run_job_file(job: &Path, name: &str, simulate: &[&str]) -> Shipped
     let log = run_job(job, &topic, dir.path());
     let readings = dir.path().join("readings.jsonl");
     assert_eq!(dump_topic(&topic, &readings), 200_000);
-    let late_file = dir.path().join("side/late.jsonl");
+    let late_file = side_output(&dir.path().join("side"), "late");
     let late = summary_value(&log, "late");
     assert_eq!(
         lines(&late_file) as u64,
@@ -165,7 +165,7 @@ async fn hopping_and_session_windows_from_one_source_equal_the_batch_oracle() {
     let log = run_job(&job, &topic, dir.path());
     let readings = dir.path().join("readings.jsonl");
     assert_eq!(dump_topic(&topic, &readings), 200_000);
-    let late_file = dir.path().join("side/late.jsonl");
+    let late_file = side_output(&dir.path().join("side"), "late");
     assert_eq!(lines(&late_file) as u64, summary_value(&log, "late"));
     let ctx = session(&readings, &late_file).await;
 
@@ -279,7 +279,8 @@ async fn malformed_records_go_to_the_dead_letter_output_and_results_stay_exact()
         dir.path(),
     );
     assert_eq!(summary_value(&log, "bad"), malformed as u64);
-    let dead_letter = std::fs::read_to_string(dir.path().join("side/dead-letter.jsonl")).unwrap();
+    let dead_letter =
+        std::fs::read_to_string(side_output(&dir.path().join("side"), "dead-letter")).unwrap();
     assert_eq!(
         dead_letter.lines().count(),
         malformed,
@@ -293,7 +294,7 @@ async fn malformed_records_go_to_the_dead_letter_output_and_results_stay_exact()
                 && !v["error"].as_str().unwrap().is_empty()
         );
     }
-    let late_file = dir.path().join("side/late.jsonl");
+    let late_file = side_output(&dir.path().join("side"), "late");
     let ctx = session(&readings, &late_file).await;
     let oracle = query_rows(
         &ctx,

@@ -1,8 +1,9 @@
 //! Consumer-group offsets on the real broker: a job commits what it has
-//! finished (Kafka's own `kafka-consumer-groups` shows no lag afterwards), a
-//! restart with `group-offsets` reads only what is new, and
-//! `earliest-offset` / `latest-offset` start there whatever the group
-//! committed (Flink's meaning).
+//! checkpointed (Kafka's own `kafka-consumer-groups` shows no lag
+//! afterwards), a restart resumes from its checkpoint and reads only what is
+//! new whatever the startup mode (Flink's meaning: a restore ignores it), and
+//! without a checkpoint `earliest-offset` / `latest-offset` start there
+//! whatever the group committed.
 
 use std::process::Command;
 
@@ -33,10 +34,13 @@ fn simulate(topic: &str, count: &str, start: &str) {
     assert!(output.status.success(), "simulate: {}", stderr(&output));
 }
 
-/// Runs the offsets job to the end of input; returns records read.
-fn run(topic: &str, group: &str, mode: &str, out: &std::path::Path) -> u64 {
+/// Runs the offsets job to the end of input with its state (checkpoints)
+/// in `state`; returns records read.
+fn run(topic: &str, group: &str, mode: &str, out: &std::path::Path, state: &str) -> u64 {
     let job = repo_root().join("tests/e2e/jobs/offsets.sql");
     let output = command(["run", job.to_str().unwrap(), "--until-idle"])
+        .arg("--side-outputs")
+        .arg(out.join(state))
         .env("SENSOR_TOPIC", topic)
         .env("KAFKA_BROKERS", kafka())
         .env("GROUP_ID", group)
@@ -82,7 +86,7 @@ fn committed_offsets_resume_a_group_and_startup_modes_override_them() {
     let group = unique("offsets-group");
     simulate(&topic, "6000", "2026-01-01T00:00:00Z");
 
-    assert_eq!(run(&topic, &group, "group-offsets", dir.path()), 6000);
+    assert_eq!(run(&topic, &group, "group-offsets", dir.path(), "a"), 6000);
     let after_first = committed(&group);
     assert_eq!(after_first.len(), 3, "{after_first:?}");
     for (partition, current, end) in &after_first {
@@ -91,16 +95,22 @@ fn committed_offsets_resume_a_group_and_startup_modes_override_them() {
     assert_eq!(after_first.iter().map(|r| r.1).sum::<i64>(), 6000);
 
     simulate(&topic, "1500", "2026-01-01T01:00:00Z");
-    assert_eq!(run(&topic, &group, "group-offsets", dir.path()), 1500);
+    assert_eq!(run(&topic, &group, "group-offsets", dir.path(), "a"), 1500);
     assert!(
         committed(&group)
             .iter()
             .all(|(_, current, end)| current == end)
     );
 
-    assert_eq!(run(&topic, &group, "earliest-offset", dir.path()), 7500);
+    // The checkpoint decides, not the mode.
+    assert_eq!(run(&topic, &group, "earliest-offset", dir.path(), "a"), 0);
+    // Without one, the mode overrides the group's commits.
     assert_eq!(
-        run(&topic, &unique("fresh"), "latest-offset", dir.path()),
+        run(&topic, &group, "earliest-offset", dir.path(), "b"),
+        7500
+    );
+    assert_eq!(
+        run(&topic, &unique("fresh"), "latest-offset", dir.path(), "c"),
         0
     );
 }

@@ -75,7 +75,7 @@ async fn rolled_files_equal_the_oracle(settings: &str, source_options: &str, sin
         "rolling must give several files per partition directory: {per_directory:?}"
     );
 
-    let late = side.join("late.jsonl");
+    let late = spindle_tests::spindle::side_output(&side, "late");
     std::fs::create_dir_all(&side).unwrap();
     assert_eq!(
         std::fs::read_to_string(&late).unwrap_or_default(),

@@ -151,7 +151,7 @@ impl StreamingDb {
         for batch in input {
             let now = std::time::Instant::now();
             let produced = pipeline
-                .process(&batch, tracker.watermark(now))
+                .process(0, &batch, tracker.watermark(now))
                 .await
                 .map_err(err)?;
             self.last_late += produced.late.map_or(0, |l| l.num_rows() as u64);
@@ -167,14 +167,14 @@ impl StreamingDb {
                     tracker.observe(0, max, now);
                 }
             }
-            out.extend(
-                pipeline
-                    .advance(tracker.watermark(now))
-                    .await
-                    .map_err(err)?,
-            );
+            let closed = pipeline
+                .advance(tracker.watermark(now))
+                .await
+                .map_err(err)?;
+            out.extend(closed.into_iter().map(|(_, rows)| rows));
         }
-        out.extend(pipeline.advance(i64::MAX).await.map_err(err)?);
+        let rest = pipeline.advance(i64::MAX).await.map_err(err)?;
+        out.extend(rest.into_iter().map(|(_, rows)| rows));
         rows_output(&out)
     }
 

@@ -70,3 +70,26 @@ pub fn summary_field(output: &Output, key: &str) -> Option<u64> {
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
         .and_then(|v| v.trim_end_matches("/s").parse().ok())
 }
+
+/// A side output (`late`, `dead-letter`) of a job whose side outputs went
+/// to `dir`, as one JSON lines file: the single file of a job without
+/// checkpoints (`dir/late.jsonl`) plus the per-partition epoch files a
+/// checkpointed job publishes (`dir/late/*.jsonl`; pending ones excluded).
+pub fn side_output(dir: &std::path::Path, name: &str) -> PathBuf {
+    let mut text = std::fs::read_to_string(dir.join(format!("{name}.jsonl"))).unwrap_or_default();
+    if let Ok(entries) = std::fs::read_dir(dir.join(name)) {
+        let mut files: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+            .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+            .collect();
+        files.sort();
+        for file in files {
+            text.push_str(&std::fs::read_to_string(file).unwrap());
+        }
+    }
+    let merged = dir.join(format!("{name}.all.jsonl"));
+    std::fs::write(&merged, text).unwrap();
+    merged
+}

@@ -29,7 +29,8 @@ pub use store::CheckpointStore;
 pub struct PartitionCheckpoint {
     /// The job's name.
     pub job: String,
-    /// The source table.
+    /// The source's checkpoint key: the table, and for Kafka its topic and
+    /// group (`sensors/readings@plant-1`).
     pub source: String,
     /// The source partition.
     pub partition: i32,

@@ -42,13 +42,13 @@ impl CheckpointStore {
         })
     }
 
+    /// `source` is the source's checkpoint key (`table/topic@group`).
     fn dir(&self, source: &str, partition: i32) -> StorePath {
-        self.location
-            .prefix
-            .clone()
-            .join(self.job.as_str())
-            .join(source)
-            .join(format!("p{partition}"))
+        let mut dir = self.location.prefix.clone().join(self.job.as_str());
+        for part in source.split('/').filter(|p| !p.is_empty()) {
+            dir = dir.join(part);
+        }
+        dir.join(format!("p{partition}").as_str())
     }
 
     fn object(&self, source: &str, partition: i32, epoch: u64) -> StorePath {
@@ -184,7 +184,7 @@ mod tests {
             RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(vec![1, 2, 3]))]).unwrap();
         PartitionCheckpoint {
             job: "job".into(),
-            source: "sensors".into(),
+            source: "sensors/readings.v1@plant-1".into(),
             partition: 2,
             epoch,
             next_offset: 100 * epoch as i64,
@@ -239,9 +239,14 @@ mod tests {
         );
         // A torn write of epoch 4.
         let torn = format::encode(&checkpoint(4)).unwrap();
-        let path = dir.path().join("job/sensors/p2/00000000000000000004.ckpt");
+        let path = dir
+            .path()
+            .join("job/sensors/readings.v1@plant-1/p2/00000000000000000004.ckpt");
         std::fs::write(&path, &torn[..torn.len() / 2]).unwrap();
-        let latest = store.latest("sensors", 2).await.unwrap();
+        let latest = store
+            .latest("sensors/readings.v1@plant-1", 2)
+            .await
+            .unwrap();
         assert_eq!(latest.checkpoint.unwrap().epoch, 3);
         assert_eq!(
             latest.newest_epoch, 4,
@@ -255,11 +260,12 @@ mod tests {
                 .checkpoint
                 .is_none()
         );
-        store.prune("sensors", 2).await.unwrap();
-        let mut left: Vec<_> = std::fs::read_dir(dir.path().join("job/sensors/p2"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        store.prune("sensors/readings.v1@plant-1", 2).await.unwrap();
+        let mut left: Vec<_> =
+            std::fs::read_dir(dir.path().join("job/sensors/readings.v1@plant-1/p2"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
         left.sort();
         assert_eq!(
             left,

@@ -39,7 +39,13 @@ pub fn lookup(store: &CheckpointStore, source: &str) -> CheckpointLookup {
             .enable_all()
             .build()
             .map_err(EngineError::io("starting the checkpoint lookup"))?;
-        runtime.block_on(store.latest(&source, partition))
+        let latest = runtime.block_on(store.latest(&source, partition));
+        tracing::debug!(
+            %source, partition,
+            found = ?latest.as_ref().map(|l| (l.newest_epoch, l.checkpoint.as_ref().map(|c| c.epoch))),
+            "checkpoint lookup"
+        );
+        latest
     })
 }
 
@@ -84,16 +90,18 @@ pub async fn assigned(
 async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -> Result<()> {
     let name = job.sources[source].name.clone();
     forget(job, source, partition);
+    // The partition holds the watermark back from now on, at its
+    // checkpointed progress if it has one.
+    let progress = latest.checkpoint.as_ref().and_then(|c| c.watermark);
+    job.sources[source]
+        .watermark
+        .restore(partition, progress, Instant::now());
     let mut task = Task {
         epoch: latest.newest_epoch,
         next_offset: None,
     };
     if let Some(checkpoint) = &latest.checkpoint {
-        for (sink_name, sink) in &mut job.sinks {
-            sink.publish(&checkpoint.staged)
-                .await
-                .map_err(|e| in_sink(e, sink_name))?;
-        }
+        publish(job, &checkpoint.staged).await?;
         for pipeline in job.pipelines.iter_mut().filter(|p| p.source == name) {
             let state = checkpoint
                 .pipeline(&pipeline.sink)
@@ -105,9 +113,6 @@ async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -
                     pipeline.sink, checkpoint.epoch
                 )))?;
         }
-        job.sources[source]
-            .watermark
-            .restore(partition, checkpoint.watermark, Instant::now());
         task.next_offset = Some(checkpoint.next_offset);
         tracing::info!(
             source = %name, partition, epoch = checkpoint.epoch, offset = checkpoint.next_offset,
@@ -124,6 +129,8 @@ async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -
             .await
             .map_err(|e| in_sink(e, sink_name))?;
     }
+    job.late.discard_staged(&origin)?;
+    job.dead_letter.discard_staged(&origin)?;
     if let Some(tasks) = job.sources[source].tasks.as_mut() {
         tasks.insert(partition, task);
     }
@@ -203,6 +210,8 @@ async fn checkpoint_partition(
     for (name, sink) in &mut job.sinks {
         staged.extend(sink.stage(&origin).await.map_err(|e| in_sink(e, name))?);
     }
+    staged.extend(job.late.stage(&origin)?);
+    staged.extend(job.dead_letter.stage(&origin)?);
     let mut pipelines = Vec::new();
     for pipeline in job
         .pipelines
@@ -220,9 +229,10 @@ async fn checkpoint_partition(
             batches,
         });
     }
+    let key = job.sources[source].checkpoint_key.clone();
     let checkpoint = PartitionCheckpoint {
         job: job.name.clone(),
-        source: origin.source.clone(),
+        source: key.clone(),
         partition,
         epoch: origin.epoch,
         next_offset,
@@ -231,6 +241,7 @@ async fn checkpoint_partition(
         staged,
         pipelines,
     };
+    crash_point("before-checkpoint");
     store.write(&checkpoint).await?;
     if let Some(task) = job.sources[source]
         .tasks
@@ -239,13 +250,41 @@ async fn checkpoint_partition(
     {
         task.epoch = origin.epoch;
     }
-    for (name, sink) in &mut job.sinks {
-        sink.publish(&checkpoint.staged)
-            .await
-            .map_err(|e| in_sink(e, name))?;
-    }
-    store.prune(&origin.source, partition).await?;
+    crash_point("before-publish");
+    publish(job, &checkpoint.staged).await?;
+    store.prune(&key, partition).await?;
     Ok(Some(next_offset))
+}
+
+/// Makes staged output visible: every sink's files and the side outputs'.
+async fn publish(job: &mut Job, staged: &[crate::checkpoint::StagedFile]) -> Result<()> {
+    for (name, sink) in &mut job.sinks {
+        sink.publish(staged).await.map_err(|e| in_sink(e, name))?;
+    }
+    job.late.publish(staged)?;
+    job.dead_letter.publish(staged)
+}
+
+/// Fault injection for the recovery tests: with `SPINDLE_CRASH_AT=<point>`
+/// the process aborts there (no cleanup, like `kill -9`) on the
+/// `SPINDLE_CRASH_AFTER`-th visit (default 1).
+fn crash_point(point: &str) {
+    let Ok(wanted) = std::env::var("SPINDLE_CRASH_AT") else {
+        return;
+    };
+    if wanted != point {
+        return;
+    }
+    static VISITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let visit = VISITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let after = std::env::var("SPINDLE_CRASH_AFTER")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    if visit >= after {
+        eprintln!("spindle: crashing at {point} (SPINDLE_CRASH_AT)");
+        std::process::abort();
+    }
 }
 
 /// Records that `partition` has been processed up to `next_offset`.

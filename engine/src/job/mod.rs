@@ -56,6 +56,10 @@ pub struct SourceRuntime {
     /// Whether the source can start at given offsets (Kafka): only such
     /// sources are checkpointed.
     pub seekable: bool,
+    /// What the source's checkpoints are filed under: the table, and for
+    /// Kafka the topic and group (state of another topic or group never
+    /// applies).
+    pub checkpoint_key: String,
     /// The partitions this worker owns, when the job is checkpointed.
     pub tasks: Option<std::collections::BTreeMap<i32, checkpointing::Task>>,
 }
@@ -247,6 +251,10 @@ fn source_runtime(table: &TableDef, settings: &JobSettings) -> Result<SourceRunt
     let idle_timeout = options
         .pull_duration("watermark.idle-timeout")?
         .unwrap_or(settings.idle_timeout);
+    let checkpoint_key = match (options.peek("topic"), options.peek("properties.group.id")) {
+        (Some(topic), Some(group)) => format!("{}/{topic}@{group}", table.name),
+        _ => table.name.clone(),
+    };
     let starter = sources::prepare(&connector, format, table, &mut options)?;
     finish_options(options, &connector)?;
     let event_time = match &table.watermark {
@@ -272,6 +280,7 @@ fn source_runtime(table: &TableDef, settings: &JobSettings) -> Result<SourceRunt
         watermark: WatermarkTracker::new(delay, idle_timeout),
         offsets: offsets::OffsetLedger::default(),
         seekable: connector == "kafka",
+        checkpoint_key,
         tasks: None,
     })
 }

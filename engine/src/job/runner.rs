@@ -153,7 +153,7 @@ fn start_sources(job: &mut Job) -> Result<Vec<SourceHandle>> {
             starter(
                 store
                     .as_ref()
-                    .map(|store| checkpointing::lookup(store, &s.name)),
+                    .map(|store| checkpointing::lookup(store, &s.checkpoint_key)),
             )
         })
         .collect()
@@ -313,7 +313,9 @@ async fn process_batch(
             if let Some(late) = &produced.late {
                 let sink = job.pipelines[index].sink.clone();
                 tally.late(&sink, late.num_rows());
-                job.late.write_rows(&with_pipeline(late, &sink)?)?;
+                let origin = checkpointing::origin(job, source, raw.partition);
+                job.late
+                    .write_rows(origin.as_ref(), &with_pipeline(late, &sink)?)?;
             }
             let sink = job.pipelines[index].sink.clone();
             let rows = produced
@@ -365,7 +367,12 @@ fn handle_bad(
     let name = job.sources[source].name.clone();
     tally.bad(&name, bad.len());
     match job.sources[source].bad_data {
-        BadData::DeadLetter => job.dead_letter.write_bad(&name, bad),
+        BadData::DeadLetter => {
+            let origin = bad
+                .first()
+                .and_then(|b| checkpointing::origin(job, source, b.partition));
+            job.dead_letter.write_bad(&name, origin.as_ref(), bad)
+        }
         BadData::Drop => Ok(()),
         BadData::Fail => {
             let first = &bad[0];

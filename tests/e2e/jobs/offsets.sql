@@ -1,6 +1,7 @@
 -- Readings per machine and 10-second window, for the offset-commit tests:
--- commits every second while it runs; the startup mode comes from the test.
-SET spindle.source.commit_interval = '1s';
+-- checkpoints (and commits) every second while it runs; the startup mode
+-- comes from the test.
+SET spindle.checkpoint.interval = '1s';
 
 CREATE TABLE sensors (
   machine_id VARCHAR NOT NULL,

@@ -231,6 +231,11 @@ impl ModelFile {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
+        // JSON writes NaN and ∞ as null: refuse what would not load back.
+        Self::parse(&text).map_err(|e| AnomalyError::ModelFile {
+            path: path.display().to_string(),
+            message: format!("not saved, it would not load back: {e}"),
+        })?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(fail)?;
         }

@@ -143,9 +143,14 @@ fn model_files_of_the_wrong_shape_are_refused_with_the_reason() {
     );
     let mut other = train("m", &names(), &data(), &fits()[0], None).unwrap();
     other.format = "spindle-model/9".into();
-    other.save(&path).unwrap();
+    std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
     let e = ModelFile::load(&path).unwrap_err().to_string();
     assert!(e.contains("this version reads \"spindle-model/1\""), "{e}");
+    // JSON has no NaN: such a model is not written at all.
+    let mut nan = train("m", &names(), &data(), &fits()[1], None).unwrap();
+    nan.threshold = f64::NAN;
+    let e = nan.save(&path).unwrap_err().to_string();
+    assert!(e.contains("not saved, it would not load back"), "{e}");
 }
 
 #[test]

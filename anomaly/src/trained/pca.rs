@@ -55,7 +55,7 @@ pub struct PcaModel {
     pub kept: usize,
     /// T² limit.
     pub t2_limit: f64,
-    /// Q limit (∞ when every component is kept: no residual).
+    /// Q limit (`f64::MAX` when every component is kept: no residual, Q = 0).
     pub q_limit: f64,
 }
 
@@ -111,7 +111,8 @@ pub fn q_limit(discarded: &[f64], probability: f64) -> f64 {
     let theta = |i: i32| discarded.iter().map(|l| l.max(0.0).powi(i)).sum::<f64>();
     let (t1, t2, t3) = (theta(1), theta(2), theta(3));
     if t1 <= 0.0 {
-        return f64::INFINITY;
+        // JSON has no ∞; Q is 0 anyway.
+        return f64::MAX;
     }
     let h0 = 1.0 - 2.0 * t1 * t3 / (3.0 * t2 * t2);
     let c = Normal::standard().inverse_cdf(probability);
@@ -236,7 +237,7 @@ mod tests {
             assert!((s.t2 - t2).abs() < 1e-8 * t2.max(1.0), "{} vs {t2}", s.t2);
             assert!(s.q.abs() < 1e-18 + 1e-12 * t2);
         }
-        assert_eq!(all.q_limit, f64::INFINITY);
+        assert_eq!(all.q_limit, f64::MAX);
     }
 
     #[test]

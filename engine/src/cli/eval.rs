@@ -14,6 +14,7 @@ use clap::{Args, ValueEnum};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, SessionContext};
 use spindle_anomaly::catalogue::{CATALOGUE, CatalogueEntry, checks, find, scoring_sql};
 use spindle_anomaly::quality::{Matching, Quality, Scored, evaluate};
+use spindle_anomaly::trained::store::{ModelStore, default_directory};
 
 /// Report formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -44,6 +45,11 @@ pub(crate) struct EvalArgs {
     /// Detectors to run (repeatable; default all).
     #[arg(long = "detector", value_name = "NAME")]
     detectors: Vec<String>,
+    /// Trained models to measure too (repeatable): anomaly_model('NAME', …)
+    /// over the input's columns named as the model's features. Alone (no
+    /// --detector), only the models run.
+    #[arg(long = "model", value_name = "NAME")]
+    models: Vec<String>,
     /// Write per-row scores as CSV: time, key, detector, score, flag.
     #[arg(long, value_name = "FILE")]
     scores: Option<PathBuf>,
@@ -53,7 +59,11 @@ pub(crate) struct EvalArgs {
 }
 
 pub(crate) fn execute(args: EvalArgs) -> Result<ExitCode> {
-    let entries = selected(&args.detectors)?;
+    let entries = if args.detectors.is_empty() && !args.models.is_empty() {
+        Vec::new()
+    } else {
+        selected(&args.detectors)?
+    };
     let runtime = super::runtime()?;
     let reports = runtime.block_on(run(&args, &entries))?;
     print_reports(&reports, args.format)?;
@@ -93,23 +103,59 @@ async fn run(args: &EvalArgs, entries: &[CatalogueEntry]) -> Result<Vec<(String,
     for entry in entries {
         let checks = checks(*entry, &sensors).map_err(anyhow::Error::msg)?;
         let sql = scoring_sql(&checks, "readings");
-        let batches = ctx
-            .sql(&sql)
-            .await
-            .with_context(|| format!("planning detector {}", entry.name))?
-            .collect()
-            .await
-            .with_context(|| format!("running detector {}", entry.name))?;
-        let rows = scored_rows(&batches)?;
-        if let Some(out) = scores_out.as_mut() {
-            write_scores(out, entry.name, &batches)?;
+        let quality = measure(&ctx, entry.name, &sql, scores_out.as_mut()).await?;
+        reports.push((entry.name.to_string(), quality));
+    }
+    let store = ModelStore::new(default_directory());
+    for name in &args.models {
+        let model = store.get(name)?;
+        let features = &model.file.features;
+        if let Some(f) = features.iter().find(|f| !sensors.contains(f)) {
+            bail!(
+                "model {name} needs a `{f}` column; the input's sensors are {}",
+                sensors.join(", ")
+            );
         }
-        reports.push((entry.name.to_string(), evaluate(&rows, Matching::default())));
+        let label = format!("model:{name}");
+        let sql = model_scoring_sql(name, features, "readings");
+        let quality = measure(&ctx, &label, &sql, scores_out.as_mut()).await?;
+        reports.push((label, quality));
     }
     if let Some(mut out) = scores_out {
         out.flush()?;
     }
     Ok(reports)
+}
+
+/// Runs one detector's scoring SQL and counts its quality.
+async fn measure(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+    scores_out: Option<&mut std::io::BufWriter<std::fs::File>>,
+) -> Result<Quality> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .with_context(|| format!("planning detector {name}"))?
+        .collect()
+        .await
+        .with_context(|| format!("running detector {name}"))?;
+    let rows = scored_rows(&batches)?;
+    if let Some(out) = scores_out {
+        write_scores(out, name, &batches)?;
+    }
+    Ok(evaluate(&rows, Matching::default()))
+}
+
+/// SQL scoring `table` with trained model `name` over `features`.
+fn model_scoring_sql(name: &str, features: &[String], table: &str) -> String {
+    let args: Vec<String> = features.iter().map(|f| format!("\"{f}\"")).collect();
+    format!(
+        "SELECT key, time, label, kind, coalesce(m['flag'], false) AS flag, m['score'] AS score \
+         FROM (SELECT key, time, label, kind, anomaly_model('{name}', {}) AS m FROM {table})",
+        args.join(", ")
+    )
 }
 
 /// Registers the input as `raw` and the normalised view `readings`; returns

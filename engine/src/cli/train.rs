@@ -11,7 +11,7 @@ use arrow::array::{Array, Float64Array, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use clap::{Args, ValueEnum};
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 use spindle_anomaly::trained::Matrix;
 use spindle_anomaly::trained::iforest::IforestParams;
 use spindle_anomaly::trained::model::{Fit, ModelFile, train};
@@ -40,6 +40,10 @@ pub(crate) struct RowsArgs {
     /// The history table: a directory under the history root.
     #[arg(long, value_name = "NAME", default_value = "features")]
     pub(crate) table: String,
+    /// Read this file (JSON lines, CSV or Parquet, by extension) instead of
+    /// the history, e.g. `spindle simulate --output` readings.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) input: Option<PathBuf>,
     /// Only rows matching this SQL condition (e.g. "machine_id = 'm-001'").
     #[arg(long = "where", value_name = "SQL")]
     pub(crate) filter: Option<String>,
@@ -151,7 +155,10 @@ pub(crate) fn execute(args: TrainArgs) -> Result<ExitCode> {
     };
     model.version = previous_version(&path) + 1;
     model.trained_at = Some(chrono::Utc::now().to_rfc3339());
-    model.training.source = format!("{}/{}", args.rows.history.root, args.rows.table);
+    model.training.source = match &args.rows.input {
+        Some(file) => file.display().to_string(),
+        None => format!("{}/{}", args.rows.history.root, args.rows.table),
+    };
     model.training.filter = args.rows.filter.clone();
     model.training.skipped = skipped;
     (model.training.from, model.training.to) = rows.range.clone();
@@ -208,11 +215,21 @@ fn print_summary(m: &ModelFile, path: &std::path::Path) {
 pub(crate) async fn read_rows(args: &RowsArgs, features: &[String]) -> Result<Rows> {
     let ctx = spindle_sql::context::new_session();
     let root = &args.history.root;
-    let tables = register_history(&ctx, root).await?;
-    if !tables.contains(&args.table) {
+    let table = match &args.input {
+        Some(file) => {
+            register_file(&ctx, file).await?;
+            "input".to_string()
+        }
+        None => args.table.clone(),
+    };
+    let tables = match &args.input {
+        Some(_) => vec![table.clone()],
+        None => register_history(&ctx, root).await?,
+    };
+    if !tables.contains(&table) {
         bail!(
             "no history table {:?} under {root} (tables: {})",
-            args.table,
+            table,
             if tables.is_empty() {
                 "none".into()
             } else {
@@ -220,12 +237,7 @@ pub(crate) async fn read_rows(args: &RowsArgs, features: &[String]) -> Result<Ro
             }
         );
     }
-    let schema = ctx
-        .table(args.table.as_str())
-        .await?
-        .schema()
-        .as_arrow()
-        .clone();
+    let schema = ctx.table(table.as_str()).await?.schema().as_arrow().clone();
     let features: Vec<String> = if features.is_empty() {
         schema
             .fields()
@@ -239,13 +251,13 @@ pub(crate) async fn read_rows(args: &RowsArgs, features: &[String]) -> Result<Ro
     if features.is_empty() {
         bail!(
             "table {} has no floating-point columns; name the features with --features",
-            args.table
+            table
         );
     }
     for f in &features {
         let field = schema
             .field_with_name(f)
-            .map_err(|_| anyhow::anyhow!("table {} has no column {f:?}", args.table))?;
+            .map_err(|_| anyhow::anyhow!("table {} has no column {f:?}", table))?;
         if !field.data_type().is_numeric() {
             bail!("feature {f} is {}, not a number", field.data_type());
         }
@@ -265,11 +277,7 @@ pub(crate) async fn read_rows(args: &RowsArgs, features: &[String]) -> Result<Ro
         .iter()
         .map(|f| format!("CAST(\"{f}\" AS DOUBLE) AS \"{f}\""))
         .collect();
-    let sql = format!(
-        "SELECT {} FROM \"{}\"{filter}",
-        select.join(", "),
-        args.table
-    );
+    let sql = format!("SELECT {} FROM \"{}\"{filter}", select.join(", "), table);
     let batches = collect(&ctx, &sql).await?;
     let mut columns = vec![Vec::new(); features.len()];
     for batch in &batches {
@@ -283,7 +291,7 @@ pub(crate) async fn read_rows(args: &RowsArgs, features: &[String]) -> Result<Ro
         }
     }
     let range = match time {
-        Some(t) => time_range(&ctx, &t, &args.table, &filter).await?,
+        Some(t) => time_range(&ctx, &t, &table, &filter).await?,
         None => (None, None),
     };
     Ok(Rows {
@@ -291,6 +299,36 @@ pub(crate) async fn read_rows(args: &RowsArgs, features: &[String]) -> Result<Ro
         columns,
         range,
     })
+}
+
+/// Registers `file` as table `input`.
+async fn register_file(ctx: &SessionContext, file: &std::path::Path) -> Result<()> {
+    let path = file.to_str().context("input path is not UTF-8")?;
+    let extension = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("jsonl")
+        .to_string();
+    let dotted = format!(".{extension}");
+    match extension.as_str() {
+        "csv" => {
+            let options = CsvReadOptions::new()
+                .file_extension(&dotted)
+                .schema_infer_max_records(usize::MAX);
+            ctx.register_csv("input", path, options).await
+        }
+        "parquet" => {
+            ctx.register_parquet("input", path, ParquetReadOptions::default())
+                .await
+        }
+        _ => {
+            let options = JsonReadOptions::default()
+                .file_extension(&dotted)
+                .schema_infer_max_records(usize::MAX);
+            ctx.register_json("input", path, options).await
+        }
+    }
+    .with_context(|| format!("reading {}", file.display()))
 }
 
 async fn time_range(

@@ -51,6 +51,8 @@
 #   BENCH_SPARK_LIVE_SECONDS  length of each live (latency) run of the spark section (default 120)
 #   BENCH_SPARK_WARMUP   windows ending in a live run's first N seconds are left out (default 30)
 #   BENCH_SPARK_ROLL / BENCH_SPARK_FLUSH  the live Spindle job's rolling.interval / flush_interval (1s / 100ms)
+#   BENCH_SPARK_CONTENDERS       spark part a's contenders (default "spindle spark perftest kcat rdkafka")
+#   BENCH_SPARK_LIVE_CONTENDERS  spark part b's contenders (default "spindle spark")
 #   BENCH_MODELS_COUNT   readings in the topic of the models comparison (default 1000000)
 #   BENCH_HISTORY        queries: read this history (features/ and alerts/) instead of the spark section's
 #   BENCH_SERVER_PORT    queries: port of the `spindle server` it starts (default 18480)
@@ -77,7 +79,7 @@ source "$BENCH_ROOT/scripts/bench/lib.sh"
 # The order of `all`.
 SECTIONS=(simulator engine spark queries)
 
-usage() { sed -n '2,66p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,68p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 BENCH_ROUNDS=5
 BENCH_DOCS="$BENCH_ROOT/docs/BENCHMARKS.md"

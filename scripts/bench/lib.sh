@@ -128,7 +128,8 @@ git_commit() {
 build_spindle() {
   if [[ -n "${SPINDLE:-}" ]]; then
     [[ -x "$SPINDLE" ]] || die "SPINDLE=$SPINDLE is not an executable"
-    SPINDLE_SOURCE="prebuilt binary $SPINDLE"
+    # Set by an earlier section of this run (build_spindle copies its build): keep its source.
+    SPINDLE_SOURCE="${SPINDLE_SOURCE:-prebuilt binary $SPINDLE}"
     return 0
   fi
   need cargo

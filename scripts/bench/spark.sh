@@ -44,6 +44,8 @@ SPK_MODELS_COUNT="${BENCH_MODELS_COUNT:-1000000}"
 SPK_SKIP=" ${BENCH_SKIP:-} "
 # Part a's contenders, in the order of round 1 (each later round starts one further on).
 read -r -a SPK_CONTENDERS <<<"${BENCH_SPARK_CONTENDERS:-spindle spark perftest kcat rdkafka}"
+# Part b's contenders (the order alternates by round).
+read -r -a SPK_LIVE_CONTENDERS <<<"${BENCH_SPARK_LIVE_CONTENDERS:-spindle spark}"
 SPK_JOB_REL="jobs/factory_features.sql"
 SPK_MODELS_REL="jobs/anomaly_detection.sql"
 
@@ -319,11 +321,10 @@ spk_live_round() {
 }
 
 spk_live() {
-  local r
+  local r i n="${#SPK_LIVE_CONTENDERS[@]}"
   : >"$SPK_DATA/live.tsv"
   for r in $(seq 1 "$BENCH_ROUNDS"); do
-    if ((r % 2)); then spk_live_round "$r" spindle; spk_live_round "$r" spark
-    else spk_live_round "$r" spark; spk_live_round "$r" spindle; fi
+    for ((i = 0; i < n; i++)); do spk_live_round "$r" "${SPK_LIVE_CONTENDERS[$(((i + r - 1) % n))]}"; done
   done
 }
 
@@ -404,6 +405,18 @@ spk_label() {
   esac
 }
 
+# The commands of part a's raw-consumption contenders of this run.
+spk_raw_commands() {
+  local who
+  for who in "${SPK_CONTENDERS[@]}"; do
+    case "$who" in
+      perftest) echo "kafka.sh tool consumer-perf-test --bootstrap-server $KAFKA_ADDR --topic T --num-records $SPK_COUNT --group G3 --timeout 60000" ;;
+      kcat) printf '%s\n' "kcat -C -b $KAFKA_ADDR -t T -o beginning -e -q -f '%o\\n' | wc -l" ;;
+      rdkafka) echo "python scripts/bench/rdkafka_count.py $KAFKA_ADDR T $SPK_COUNT G4" ;;
+    esac
+  done
+}
+
 spk_report_replay() {
   local who rate wall cpu rss n rows busy r line
   local -a v w c m x
@@ -431,14 +444,12 @@ spark-submit --master 'local[*]' --driver-memory $SPK_MEMORY --jars spark-sql-ka
   --conf spark.sql.shuffle.partitions=$SPK_SHUFFLE --conf spark.sql.session.timeZone=UTC \\
   --conf spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS --conf spark.ui.enabled=false \\
   scripts/bench/spark_features.py --brokers $KAFKA_ADDR --topic T --output OUT --checkpoint CKPT --mode replay
-# raw consumption: Kafka's consumer perf test, and counting librdkafka consumers (C and Python)
-kafka.sh tool consumer-perf-test --bootstrap-server $KAFKA_ADDR --topic T --num-records $SPK_COUNT --group G3 --timeout 60000
-kcat -C -b $KAFKA_ADDR -t T -o beginning -e -q -f '%o\\n' | wc -l
-python scripts/bench/rdkafka_count.py $KAFKA_ADDR T $SPK_COUNT G4
+# raw consumption: Kafka's consumer perf test, and counting librdkafka consumers
+$(spk_raw_commands)
 \`\`\`
 
-Spark's settings: local mode with all cores, driver heap $SPK_MEMORY (the default 1g is too small
-for a 10 M-reading batch's state), \`spark.sql.shuffle.partitions\` = $SPK_SHUFFLE (the default
+Spark's settings: local mode with all cores, driver heap $SPK_MEMORY (the default is 1g; one
+micro-batch of the whole topic keeps all its windows' state in memory; 1g was not tried), \`spark.sql.shuffle.partitions\` = $SPK_SHUFFLE (the default
 200 makes 200 tasks and files per micro-batch on 2 cores), timestamps written as
 TIMESTAMP(MICROS); default state store (HDFS-backed, in memory). AvailableNow reads the topic
 as one micro-batch, then runs one more without data that closes the windows the watermark has
@@ -565,7 +576,7 @@ EOF
 | contender | p50 ms, median (min, max) | p99 ms, median (min, max; spread) | max ms | peak RSS MiB, median |
 | --- | --- | --- | ---: | ---: |
 EOF
-  for who in spindle spark; do
+  for who in "${SPK_LIVE_CONTENDERS[@]}"; do
     mapfile -t p50 < <(spk_col live.tsv "$who" 3)
     mapfile -t p99 < <(spk_col live.tsv "$who" 5)
     mapfile -t mx < <(spk_col live.tsv "$who" 6)
@@ -657,9 +668,10 @@ bench_spark() {
     [[ "$SPK_SKIP" == *" live "* ]] || spk_live
     [[ "$SPK_SKIP" == *" models "* ]] || spk_models
     SPK_META_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
-    declare -p SPK_META_STARTED SPK_META_MACHINE SPK_META_ROUNDS SPK_META_RUN_DIR SPK_META_VERSIONS SPK_META_LOAD_END \
+    SPK_META_QUIET="${BENCH_QUIET_TIMEOUT:-60} s for ≤ ${BENCH_QUIET_PCT:-10} %"
+    declare -p SPK_META_STARTED SPK_META_MACHINE SPK_META_ROUNDS SPK_META_RUN_DIR SPK_META_VERSIONS SPK_META_LOAD_END SPK_META_QUIET \
       SPK_VERSION SPK_COUNT SPK_MACHINES SPK_PARTITIONS SPK_MEMORY SPK_SHUFFLE SPK_LIVE_SECONDS SPK_WARMUP SPK_ROLL \
-      SPK_FLUSH SPK_MODELS_COUNT SPK_SKIP SPK_CONTENDERS KAFKA_ADDR >"$SPK_DATA/meta.env"
+      SPK_FLUSH SPK_MODELS_COUNT SPK_SKIP SPK_CONTENDERS SPK_LIVE_CONTENDERS KAFKA_ADDR >"$SPK_DATA/meta.env"
   fi
   {
     cat <<EOF
@@ -674,7 +686,7 @@ $SPK_META_MACHINE
 
 Every contender, the broker and (in b) the simulator share the machine's 2 cores; "CPU busy
 before" is how busy they were in the second before a run (each run first waits up to
-${BENCH_QUIET_TIMEOUT:-60} s for ≤ ${BENCH_QUIET_PCT:-10} %).
+${SPK_META_QUIET:-${BENCH_QUIET_TIMEOUT:-60} s for ≤ ${BENCH_QUIET_PCT:-10} %}).
 
 EOF
     [[ "$SPK_SKIP" == *" replay "* ]] || spk_report_replay

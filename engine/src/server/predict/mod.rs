@@ -11,11 +11,12 @@
 //!
 //! | name or kind | what | file |
 //! |---|---|---|
-//! | `gaussian` (built-in) | per-sensor Gaussian limits fitted on request from the machine's own windowed features in the history | [`gaussian`] |
+//! | `gaussian` (built-in) | per-sensor Gaussian limits fitted on request from the machine's own windowed features in the history | [`history`] |
 //! | `"kind": "gaussian_limits"` (file) | per-sensor Gaussian limits stored in the file | [`gaussian`] |
 //! | `iforest`, `t2`, `pca` (`spindle train`) | Isolation Forest, Hotelling T², PCA over the model's features | [`trained`] |
 
 pub mod gaussian;
+pub mod history;
 pub mod trained;
 
 use std::collections::BTreeMap;
@@ -157,8 +158,8 @@ impl ModelRegistry {
     pub fn new(features: &str, dir: Option<PathBuf>) -> Self {
         let mut built_in: BTreeMap<String, Arc<dyn ReadingModel>> = BTreeMap::new();
         built_in.insert(
-            gaussian::BUILT_IN.into(),
-            Arc::new(gaussian::HistoryGaussian::new(features)),
+            history::BUILT_IN.into(),
+            Arc::new(history::HistoryGaussian::new(features)),
         );
         Self {
             built_in,

@@ -4,8 +4,9 @@
 
 Reads both Parquet outputs with DuckDB (Spindle's Hive-partitioned history folder
 `features/date=…/hour=…/*.parquet`, Spark's flat `part-*.parquet`; both store the window
-bounds as UTC-adjusted timestamps, Spindle's in milliseconds, Spark's in microseconds: they are
-compared as epoch milliseconds) and matches rows on (machine_id, window_start). Every other
+bounds as UTC-adjusted Parquet TIMESTAMP(MICROS) — Spindle by default, Spark because the
+benchmark sets spark.sql.parquet.outputTimestampType (its default is INT96) — compared here as
+epoch milliseconds) and matches rows on (machine_id, window_start). Every other
 column must agree: counts exactly, floats within max(abs, rel × |value|), NULL only against NULL.
 
 A replay ends with the windows still open at the end of the topic: Spindle closes them at the

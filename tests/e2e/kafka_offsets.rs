@@ -54,7 +54,7 @@ fn run(topic: &str, group: &str, mode: &str, out: &std::path::Path, state: &str)
 
 /// (partition, committed offset, log end offset) per partition, from
 /// Kafka's own `kafka-consumer-groups --describe`.
-fn committed(group: &str) -> Vec<(i32, i64, i64)> {
+pub(crate) fn committed(group: &str) -> Vec<(i32, i64, i64)> {
     let output = Command::new("bash")
         .arg(repo_root().join("scripts/kafka.sh"))
         .args(["tool", "consumer-groups", "--bootstrap-server", kafka()])

@@ -68,10 +68,18 @@ impl Deployment {
         self.dir.path().join("checkpoints")
     }
 
-    /// `spindle run` of the recovery job; `worker` names its side outputs.
+    /// `spindle run --until-idle` of the recovery job; `worker` names its
+    /// side outputs.
     pub(crate) fn command(&self, worker: &str) -> std::process::Command {
+        let mut cmd = self.worker(worker);
+        cmd.arg("--until-idle");
+        cmd
+    }
+
+    /// `spindle run` of the recovery job until it is interrupted.
+    pub(crate) fn worker(&self, worker: &str) -> std::process::Command {
         let job = repo_root().join("tests/e2e/jobs/recovery.sql");
-        let mut cmd = command(["run", job.to_str().unwrap(), "--until-idle"]);
+        let mut cmd = command(["run", job.to_str().unwrap()]);
         cmd.arg("--side-outputs")
             .arg(self.dir.path().join("side").join(worker))
             .env("SENSOR_TOPIC", &self.topic)

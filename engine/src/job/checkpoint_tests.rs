@@ -99,7 +99,7 @@ async fn new_job(dir: &std::path::Path) -> Job {
 
 /// Feeds `input`, closing windows as the watermark moves; returns every
 /// pipeline's output rows and late-row count.
-async fn feed(job: &mut Job, input: &[(i32, RecordBatch)], out: &mut Vec<Vec<String>>) {
+async fn feed(job: &mut Job, input: &[(i32, RecordBatch)], out: &mut [Vec<String>]) {
     let now = Instant::now();
     for (partition, batch) in input {
         let watermark = job.sources[0].watermark.watermark(now);

@@ -183,9 +183,10 @@ async fn run_loop(
                 }
                 Some(SourceEvent::Revoking(partitions, done)) => {
                     checkpointing::checkpoint(job, i, Some(&partitions), handle).await?;
-                    for p in partitions {
+                    for &p in &partitions {
                         checkpointing::forget(job, i, p);
                     }
+                    tracing::info!(source = %handle.name, ?partitions, "handed over revoked partitions");
                     let _ = done.send(());
                 }
                 Some(SourceEvent::CaughtUp) if options.until_idle => {

@@ -15,6 +15,9 @@ pub struct WatermarkTracker {
     delay: i64,
     idle_timeout: Duration,
     partitions: BTreeMap<i32, PartitionProgress>,
+    /// Partitions the source knows have unread records: never idle, however
+    /// long their records take to arrive (a slow job, a full queue).
+    backlogged: std::collections::BTreeSet<i32>,
     finished: bool,
     /// Never moves backwards.
     current: i64,
@@ -34,6 +37,7 @@ impl WatermarkTracker {
             delay,
             idle_timeout,
             partitions: BTreeMap::new(),
+            backlogged: std::collections::BTreeSet::new(),
             finished: false,
             current: i64::MIN,
         }
@@ -84,6 +88,11 @@ impl WatermarkTracker {
         self.partitions.remove(&partition);
     }
 
+    /// The partitions with unread records, as the source last saw them.
+    pub fn set_backlogged(&mut self, partitions: &[i32]) {
+        self.backlogged = partitions.iter().copied().collect();
+    }
+
     /// Marks the end of input: every window may close.
     pub fn finish(&mut self) {
         self.finished = true;
@@ -99,9 +108,11 @@ impl WatermarkTracker {
         let mark = |p: &PartitionProgress| p.max_event_time.saturating_sub(self.delay);
         let active: Vec<i64> = self
             .partitions
-            .values()
-            .filter(|p| now.duration_since(p.last_data) < self.idle_timeout)
-            .map(mark)
+            .iter()
+            .filter(|(id, p)| {
+                now.duration_since(p.last_data) < self.idle_timeout || self.backlogged.contains(id)
+            })
+            .map(|(_, p)| mark(p))
             .collect();
         let candidate = match active.iter().min() {
             Some(&min) => min,
@@ -135,6 +146,22 @@ mod tests {
         w.observe(1, 100, t0 + Duration::from_secs(8));
         assert_eq!(w.watermark(t0 + Duration::from_secs(9)), 10);
         assert_eq!(w.watermark(t0 + Duration::from_secs(11)), 100);
+    }
+
+    #[test]
+    fn a_partition_with_unread_records_is_never_idle() {
+        let t0 = Instant::now();
+        let mut w = WatermarkTracker::new(0, Duration::from_secs(10));
+        w.observe(0, 10, t0);
+        w.observe(1, 100, t0 + Duration::from_secs(20));
+        w.set_backlogged(&[0]);
+        assert_eq!(
+            w.watermark(t0 + Duration::from_secs(25)),
+            10,
+            "0 still has records to deliver"
+        );
+        w.set_backlogged(&[]);
+        assert_eq!(w.watermark(t0 + Duration::from_secs(25)), 100);
     }
 
     #[test]

@@ -37,6 +37,11 @@ impl Deployment {
     /// Fills the topic: `count` readings of `machines` machines over
     /// `partitions` partitions, 2 % of them late by up to 20 s.
     pub(crate) fn simulate(&self, count: &str, machines: &str, partitions: &str) {
+        self.simulate_late(count, machines, partitions, "0.02");
+    }
+
+    /// The same with a given fraction of late readings.
+    pub(crate) fn simulate_late(&self, count: &str, machines: &str, partitions: &str, late: &str) {
         let output = command([
             "simulate",
             "--brokers",
@@ -50,7 +55,7 @@ impl Deployment {
             "--machines",
             machines,
             "--late-fraction",
-            "0.02",
+            late,
             "--max-delay",
             "20s",
             "--quiet",
@@ -301,4 +306,32 @@ async fn crashes_at_every_fault_point_and_kill_9_lose_and_duplicate_nothing() {
         "checkpoints are kept (pruned to the newest per partition)"
     );
     deployment.reconcile(READINGS).await;
+}
+
+/// A partition whose records wait in the consumer's queue is not idle: with
+/// an idle timeout far below the time a small-batch replay takes, nothing
+/// on time may be dropped as late (before the source reported its backlog,
+/// such partitions went idle, the watermark jumped and readings were lost
+/// to the late output).
+#[test]
+fn a_slow_replay_with_a_short_idle_timeout_makes_nothing_late() {
+    let deployment = Deployment::new("backlog");
+    deployment.simulate_late("200000", "1000", "4", "0");
+    let output = deployment
+        .command("only")
+        .env("IDLE_TIMEOUT", "50ms")
+        .env("BATCH_RECORDS", "500")
+        .output()
+        .unwrap();
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert_eq!(
+        crate::engine_oracle::summary_value(&log, "records_in"),
+        200_000
+    );
+    assert_eq!(
+        crate::engine_oracle::summary_value(&log, "late"),
+        0,
+        "{log}"
+    );
 }

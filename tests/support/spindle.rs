@@ -89,6 +89,7 @@ pub fn side_output(dir: &std::path::Path, name: &str) -> PathBuf {
             text.push_str(&std::fs::read_to_string(file).unwrap());
         }
     }
+    std::fs::create_dir_all(dir).unwrap();
     let merged = dir.join(format!("{name}.all.jsonl"));
     std::fs::write(&merged, text).unwrap();
     merged

@@ -42,6 +42,9 @@ pub struct PartitionCheckpoint {
     /// The largest event time the partition had delivered (its watermark
     /// before the delay), if any.
     pub watermark: Option<i64>,
+    /// The watermark the partition's windows were closed at: its rows
+    /// before it stay late after a restore (`i64::MIN`: none closed).
+    pub closed_through: i64,
     /// Wall-clock milliseconds when written.
     pub created_ms: i64,
     /// Output files written during this epoch, to publish.

@@ -189,6 +189,7 @@ mod tests {
             epoch,
             next_offset: 100 * epoch as i64,
             watermark: Some(7),
+            closed_through: 5,
             created_ms: 1,
             staged: vec![StagedFile {
                 sink: "history".into(),

@@ -173,7 +173,7 @@ async fn restored_partitions_carry_on_like_the_uninterrupted_run() {
         for (old, new) in before.pipelines.iter_mut().zip(after.pipelines.iter_mut()) {
             let state = old.snapshot(partition).unwrap();
             open += state.iter().map(|b| b.num_rows()).sum::<usize>();
-            new.restore(partition, &state).unwrap();
+            new.restore(partition, &state, i64::MIN).unwrap();
         }
     }
     assert!(
@@ -203,7 +203,7 @@ async fn state_of_another_query_is_refused_with_a_reason() {
     assert!(!tumbling.is_empty());
     // The hopping pipeline keeps other aggregates: its state cannot be the tumbling one's.
     let error = job.pipelines[1]
-        .restore(0, &tumbling)
+        .restore(0, &tumbling, i64::MIN)
         .unwrap_err()
         .to_string();
     assert!(error.contains("does not fit this query"), "{error}");

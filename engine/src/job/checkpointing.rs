@@ -20,13 +20,45 @@ use crate::sinks::Origin;
 use crate::sources::{CheckpointLookup, SourceHandle};
 
 /// A checkpointed source partition this worker owns.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Task {
     /// The newest checkpoint epoch written for it (by anyone).
     pub epoch: u64,
+    /// The largest watermark the partition's windows were closed at (kept
+    /// across restores: what was emitted stays emitted).
+    pub closed_through: i64,
     /// The first offset not yet processed (`None`: nothing read yet and no
     /// checkpoint).
     pub next_offset: Option<i64>,
+}
+
+impl Default for Task {
+    fn default() -> Self {
+        Self {
+            epoch: 0,
+            closed_through: i64::MIN,
+            next_offset: None,
+        }
+    }
+}
+
+/// The watermark below which `partition`'s rows are late whatever the
+/// job's watermark (`i64::MIN` when not checkpointed).
+pub fn closed_through(job: &Job, source: usize, partition: i32) -> i64 {
+    job.sources[source]
+        .tasks
+        .as_ref()
+        .and_then(|t| t.get(&partition))
+        .map_or(i64::MIN, |t| t.closed_through)
+}
+
+/// Records that the source's windows were closed at `watermark`.
+pub fn closed(job: &mut Job, source: usize, watermark: i64) {
+    if let Some(tasks) = job.sources[source].tasks.as_mut() {
+        for task in tasks.values_mut() {
+            task.closed_through = task.closed_through.max(watermark);
+        }
+    }
 }
 
 /// The lookup a Kafka source runs when a partition is assigned (on its own
@@ -98,7 +130,7 @@ async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -
         .restore(partition, progress, Instant::now());
     let mut task = Task {
         epoch: latest.newest_epoch,
-        next_offset: None,
+        ..Task::default()
     };
     if let Some(checkpoint) = &latest.checkpoint {
         publish(job, &checkpoint.staged).await?;
@@ -107,13 +139,14 @@ async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -
                 .pipeline(&pipeline.sink)
                 .map_or(&[][..], |s| &s.batches[..]);
             pipeline
-                .restore(partition, state)
+                .restore(partition, state, checkpoint.closed_through)
                 .map_err(EngineError::datafusion(format!(
                     "restoring partition {partition} of {name} into {} from checkpoint epoch {}",
                     pipeline.sink, checkpoint.epoch
                 )))?;
         }
         task.next_offset = Some(checkpoint.next_offset);
+        task.closed_through = checkpoint.closed_through;
         tracing::info!(
             source = %name, partition, epoch = checkpoint.epoch, offset = checkpoint.next_offset,
             "restored from checkpoint"
@@ -237,6 +270,7 @@ async fn checkpoint_partition(
         epoch: origin.epoch,
         next_offset,
         watermark: job.sources[source].watermark.partition_max(partition),
+        closed_through: closed_through(job, source, partition),
         created_ms: chrono::Utc::now().timestamp_millis(),
         staged,
         pipelines,

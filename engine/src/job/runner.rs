@@ -189,6 +189,9 @@ async fn run_loop(
                     tracing::info!(source = %handle.name, ?partitions, "handed over revoked partitions");
                     let _ = done.send(());
                 }
+                Some(SourceEvent::Backlog(partitions)) => {
+                    job.sources[i].watermark.set_backlogged(&partitions);
+                }
                 Some(SourceEvent::CaughtUp) if options.until_idle => {
                     finished[i] = true;
                     job.sources[i].watermark.finish();
@@ -299,7 +302,13 @@ async fn process_batch(
             continue;
         }
         let now = Instant::now();
-        let watermark = job.sources[source].watermark.watermark(now);
+        // A restored partition's windows closed up to its checkpointed
+        // watermark: rows for them stay late even if the job's watermark,
+        // rebuilt from fewer or older partitions, is behind it.
+        let watermark = job.sources[source]
+            .watermark
+            .watermark(now)
+            .max(checkpointing::closed_through(job, source, raw.partition));
         for index in 0..job.pipelines.len() {
             if job.pipelines[index].source != name {
                 continue;
@@ -406,6 +415,7 @@ async fn advance(job: &mut Job, tally: &mut Tally<'_>) -> Result<()> {
             .position(|s| s.name == job.pipelines[index].source)
             .ok_or_else(|| EngineError::Internal("pipeline without source".into()))?;
         let watermark = job.sources[source].watermark.watermark(now);
+        checkpointing::closed(job, source, watermark);
         let rows =
             job.pipelines[index]
                 .advance(watermark)

@@ -146,7 +146,10 @@ impl CompiledPipeline {
                 assigned.late
             }
             Stage::Over(o) => {
-                let split = crate::window::over::split_late(batch, o.time_column, o.released)?;
+                let time_column = o.time_column;
+                let parts = o.parts(partition, &self.task)?;
+                let released = parts.operator.released();
+                let split = crate::window::over::split_late(batch, time_column, released)?;
                 self.input.fill(vec![split.on_time]);
                 let rows = collect(Arc::clone(&o.pre), Arc::clone(&self.task)).await?;
                 let parts = o.parts(partition, &self.task)?;
@@ -213,14 +216,20 @@ impl CompiledPipeline {
         }
     }
 
-    /// Replaces `partition`'s state with a checkpointed one.
-    pub fn restore(&mut self, partition: i32, state: &[RecordBatch]) -> Result<()> {
+    /// Replaces `partition`'s state with a checkpointed one whose windows
+    /// were closed up to `closed_through`.
+    pub fn restore(
+        &mut self,
+        partition: i32,
+        state: &[RecordBatch],
+        closed_through: i64,
+    ) -> Result<()> {
         self.forget(partition);
         match &mut self.stage {
             Stage::Stateless(_) => Ok(()),
             Stage::Windowed(w) => w.operator(partition)?.restore(state),
             Stage::Over(o) => {
-                let released = o.released;
+                let released = o.released.max(closed_through);
                 let parts = o.parts(partition, &self.task)?;
                 parts.operator.restore(state, released)
             }

@@ -169,6 +169,13 @@ fn consume(
             }
         }
         if builder.is_full_at(now) || (!builder.is_empty() && tracker.quiet(now)) {
+            let backlog = backlogged(&consumer, &assigned, &tracker);
+            if backlog != tracker.backlog {
+                tracker.backlog = backlog.clone();
+                if !cx.send(SourceEvent::Backlog(backlog)) {
+                    break;
+                }
+            }
             if !cx.send(SourceEvent::Batch(builder.take())) {
                 break;
             }
@@ -234,10 +241,31 @@ fn caught_up(consumer: &Consumer, topic: &str, assigned: &[i32], tracker: &Progr
     })
 }
 
+/// The assigned partitions whose high watermark (librdkafka's statistics)
+/// is beyond what was read, or not known yet.
+fn backlogged(consumer: &Consumer, assigned: &[i32], tracker: &Progress) -> Vec<i32> {
+    let context = consumer.context();
+    assigned
+        .iter()
+        .copied()
+        .filter(|&p| {
+            let next = tracker.next_offset(p).or_else(|| context.start_offset(p));
+            // Before librdkafka's first statistics the end is unknown:
+            // assume there is more rather than let the partition go idle.
+            match (next, context.high_watermark(p)) {
+                (Some(next), Some(high)) => next < high,
+                _ => true,
+            }
+        })
+        .collect()
+}
+
 /// Offsets seen per partition and when data last arrived.
 #[derive(Debug, Default)]
 struct Progress {
     next: BTreeMap<i32, i64>,
+    /// The backlog last reported to the job.
+    backlog: Vec<i32>,
     last_data: Option<Instant>,
     last_check: Option<Instant>,
 }

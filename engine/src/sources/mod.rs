@@ -84,6 +84,9 @@ pub enum SourceEvent {
     /// the answer before letting the group move on, so the next owner finds
     /// the checkpoint.
     Revoking(Vec<i32>, std_mpsc::SyncSender<()>),
+    /// The partitions with records not yet read (sent when the set
+    /// changes): they must not count as idle however slowly they arrive.
+    Backlog(Vec<i32>),
     /// Every partition is read up to its end (for `--until-idle`).
     CaughtUp,
     /// The source failed and stopped.

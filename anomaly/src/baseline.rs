@@ -15,7 +15,7 @@
 use crate::welford::Welford;
 
 /// In-control mean, standard deviation and lag-1 autocorrelation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Baseline {
     warmup: u64,
     stats: Welford,
@@ -25,7 +25,7 @@ pub struct Baseline {
     frozen: Option<Frozen>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 struct Frozen {
     mean: f64,
     phi: f64,

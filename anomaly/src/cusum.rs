@@ -10,7 +10,7 @@ use crate::verdict::{Detector, Verdict, finite};
 use crate::{AnomalyError, Result};
 
 /// Parameters of [`Cusum`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CusumParams {
     /// Slack k, in σ (default 0.5).
     pub slack: f64,
@@ -31,7 +31,7 @@ impl Default for CusumParams {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Cusum {
     params: CusumParams,
     baseline: Baseline,
@@ -58,6 +58,10 @@ impl Cusum {
 }
 
 impl Detector for Cusum {
+    fn save_state(&self) -> crate::Result<String> {
+        crate::verdict::to_state(self)
+    }
+
     fn observe(&mut self, value: Option<f64>) -> Verdict {
         let Some(x) = finite(value) else {
             return Verdict::missing(value);

@@ -15,7 +15,7 @@ use crate::verdict::{Detector, Verdict, finite};
 use crate::{AnomalyError, Result};
 
 /// Which statistic the chart watches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Statistic {
     /// The weighted mean.
     Mean,
@@ -24,7 +24,7 @@ pub enum Statistic {
 }
 
 /// Parameters of [`EwmaChart`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EwmaParams {
     /// Readings after which an observation's weight has halved (default 10).
     pub half_life: f64,
@@ -45,7 +45,7 @@ impl Default for EwmaParams {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EwmaChart {
     statistic: Statistic,
     lambda: f64,
@@ -97,6 +97,10 @@ impl EwmaChart {
 }
 
 impl Detector for EwmaChart {
+    fn save_state(&self) -> crate::Result<String> {
+        crate::verdict::to_state(self)
+    }
+
     fn observe(&mut self, value: Option<f64>) -> Verdict {
         let Some(x) = finite(value) else {
             return Verdict::missing(value);

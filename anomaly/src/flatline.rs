@@ -7,7 +7,7 @@ use crate::verdict::{Detector, Verdict, finite};
 use crate::{AnomalyError, Result};
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Flatline {
     repeats: u64,
     last: Option<f64>,
@@ -29,6 +29,10 @@ impl Flatline {
 }
 
 impl Detector for Flatline {
+    fn save_state(&self) -> crate::Result<String> {
+        crate::verdict::to_state(self)
+    }
+
     fn observe(&mut self, value: Option<f64>) -> Verdict {
         let Some(x) = finite(value) else {
             return Verdict::missing(value);

@@ -11,7 +11,7 @@ use crate::welford::Welford;
 use crate::{AnomalyError, Result};
 
 /// Parameters of [`GaussianLimits`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GaussianParams {
     /// Probability mass inside the limits (default 0.999999).
     pub probability: f64,
@@ -40,7 +40,7 @@ pub fn two_sided_quantile(probability: f64) -> Result<f64> {
 }
 
 /// The detector.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct GaussianLimits {
     warmup: u64,
     q: f64,
@@ -64,6 +64,10 @@ impl GaussianLimits {
 }
 
 impl Detector for GaussianLimits {
+    fn save_state(&self) -> crate::Result<String> {
+        crate::verdict::to_state(self)
+    }
+
     fn observe(&mut self, value: Option<f64>) -> Verdict {
         let Some(x) = finite(value) else {
             return Verdict::missing(value);

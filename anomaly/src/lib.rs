@@ -31,6 +31,7 @@ pub mod likelihood;
 pub mod quality;
 pub mod rcf;
 mod rcf_udwf;
+pub mod state;
 pub mod trained;
 pub mod udwf;
 pub mod verdict;

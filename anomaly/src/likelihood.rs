@@ -14,7 +14,7 @@ use crate::verdict::{Detector, Verdict, finite};
 use crate::{AnomalyError, Result};
 
 /// Parameters of [`AnomalyLikelihood`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LikelihoodParams {
     /// Recent scores averaged (default 10).
     pub short_window: usize,
@@ -35,7 +35,7 @@ impl Default for LikelihoodParams {
 }
 
 /// The post-processor.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct AnomalyLikelihood {
     params: LikelihoodParams,
     long: VecDeque<f64>,
@@ -43,6 +43,8 @@ pub struct AnomalyLikelihood {
     long_sum_sq: f64,
     short: VecDeque<f64>,
     short_sum: f64,
+    /// The standard normal (rebuilt on restore, not state).
+    #[serde(skip, default = "Normal::standard")]
     normal: Normal,
 }
 
@@ -96,6 +98,10 @@ impl AnomalyLikelihood {
 }
 
 impl Detector for AnomalyLikelihood {
+    fn save_state(&self) -> crate::Result<String> {
+        crate::verdict::to_state(self)
+    }
+
     fn observe(&mut self, value: Option<f64>) -> Verdict {
         let Some(score) = finite(value) else {
             return Verdict::missing(value);

@@ -200,12 +200,12 @@ impl Rcf {
 
     /// The state, for a checkpoint.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string(self).map_err(rcf_error)
+        crate::state::encode(self)
     }
 
     /// A forest from a checkpoint.
     pub fn from_json(text: &str) -> Result<Self> {
-        serde_json::from_str(text).map_err(rcf_error)
+        crate::state::decode(text)
     }
 }
 

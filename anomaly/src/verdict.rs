@@ -55,6 +55,15 @@ impl Verdict {
 pub trait Detector: Send + std::fmt::Debug {
     /// Scores `value` against what came before, then learns from it.
     fn observe(&mut self, value: Option<f64>) -> Verdict;
+
+    /// Its state (parameters included) as JSON, for a checkpoint;
+    /// [`crate::udwf::Model::restore`] makes the detector again.
+    fn save_state(&self) -> crate::Result<String>;
+}
+
+/// `save_state` for a detector that serialises with serde.
+pub(crate) fn to_state<T: serde::Serialize>(detector: &T) -> crate::Result<String> {
+    crate::state::encode(detector)
 }
 
 /// The value if it is present and finite.

@@ -3,7 +3,7 @@
 //! split and combined without a second pass or loss of precision.
 
 /// Count, mean and sum of squared deviations of the values seen.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Welford {
     count: u64,
     mean: f64,

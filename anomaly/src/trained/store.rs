@@ -31,8 +31,7 @@ pub fn set_default_directory(dir: PathBuf) -> bool {
 /// `--models`, else `SPINDLE_MODELS`, else `models`.
 pub fn default_directory() -> PathBuf {
     DIRECTORY.get().cloned().unwrap_or_else(|| {
-        std::env::var_os("SPINDLE_MODELS")
-            .map_or_else(|| PathBuf::from("models"), PathBuf::from)
+        std::env::var_os("SPINDLE_MODELS").map_or_else(|| PathBuf::from("models"), PathBuf::from)
     })
 }
 

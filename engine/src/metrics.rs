@@ -20,6 +20,7 @@ use prometheus::{
 };
 
 use crate::error::{EngineError, Result};
+use crate::sources::PartitionLag;
 
 /// Micro-batch durations: 1 ms to 30 s.
 const BATCH_BUCKETS: &[f64] = &[
@@ -45,6 +46,7 @@ pub struct Metrics {
     checkpoint_duration: HistogramVec,
     latency: HistogramVec,
     watermark_lag: GaugeVec,
+    consumer_lag: IntGaugeVec,
     open_windows: IntGaugeVec,
     state_bytes: IntGaugeVec,
     running: IntGaugeVec,
@@ -112,6 +114,11 @@ impl Metrics {
                 &["job", "source"],
             )
             .map_err(registration("spindle_watermark_lag_seconds"))?,
+            consumer_lag: gauge(
+                "spindle_source_consumer_lag_records",
+                "Records of a source partition not yet read (its end as librdkafka reports it minus the next offset to read).",
+                &["job", "source", "partition"],
+            )?,
             open_windows: gauge(
                 "spindle_open_windows",
                 "Windows (or sessions) open in a pipeline, by its sink.",
@@ -148,6 +155,7 @@ impl Metrics {
             ),
             ("latency", Box::new(self.latency.clone())),
             ("watermark_lag", Box::new(self.watermark_lag.clone())),
+            ("consumer_lag", Box::new(self.consumer_lag.clone())),
             ("open_windows", Box::new(self.open_windows.clone())),
             ("state_bytes", Box::new(self.state_bytes.clone())),
             ("running", Box::new(self.running.clone())),
@@ -177,6 +185,7 @@ impl Metrics {
             job: job.to_string(),
             seen: Arc::default(),
             totals: Arc::default(),
+            partitions: Arc::default(),
         }
     }
 }
@@ -252,6 +261,22 @@ pub struct JobMetrics {
     job: String,
     seen: Arc<Mutex<Seen>>,
     totals: Arc<Totals>,
+    partitions: Arc<Mutex<std::collections::BTreeMap<(String, i32), PartitionLag>>>,
+}
+
+/// One source partition's reading position, for the job service.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionStatus {
+    /// The source table.
+    pub source: String,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to read.
+    pub next_offset: Option<i64>,
+    /// The partition's end (log end offset).
+    pub high_watermark: Option<i64>,
+    /// Records not yet read.
+    pub lag: Option<i64>,
 }
 
 impl JobMetrics {
@@ -350,6 +375,46 @@ impl JobMetrics {
         }
     }
 
+    /// Where `source`'s partitions stand (replaces what was known of them).
+    pub fn set_partitions(&self, source: &str, lags: &[PartitionLag]) {
+        if let Ok(mut partitions) = self.partitions.lock() {
+            partitions.retain(|(s, _), _| s != source);
+            for lag in lags {
+                partitions.insert((source.to_string(), lag.partition), *lag);
+            }
+        }
+        let Some(m) = &self.metrics else { return };
+        for lag in lags {
+            if let Some(records) = lag.lag() {
+                let partition = lag.partition.to_string();
+                self.seen()
+                    .partitions
+                    .insert((source.to_string(), partition.clone()));
+                m.consumer_lag
+                    .with_label_values(&[self.job.as_str(), source, partition.as_str()])
+                    .set(records);
+            }
+        }
+    }
+
+    /// Every source partition's position, by source and partition.
+    pub fn partitions(&self) -> Vec<PartitionStatus> {
+        self.partitions
+            .lock()
+            .map(|p| {
+                p.iter()
+                    .map(|((source, partition), lag)| PartitionStatus {
+                        source: source.clone(),
+                        partition: *partition,
+                        next_offset: lag.next_offset,
+                        high_watermark: lag.high_watermark,
+                        lag: lag.lag(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Whether the run loop is running.
     pub fn set_running(&self, running: bool) {
         if let Some(m) = &self.metrics {
@@ -383,6 +448,7 @@ impl JobMetrics {
             let labels = [job, source.as_str(), partition.as_str()];
             let _ = m.records_in.remove_label_values(&labels);
             let _ = m.bytes_in.remove_label_values(&labels);
+            let _ = m.consumer_lag.remove_label_values(&labels);
         }
         for source in &seen.sources {
             let labels = [job, source.as_str()];
@@ -399,6 +465,7 @@ impl JobMetrics {
             let _ = m.state_bytes.remove_label_values(&labels);
         }
         let _ = m.batch_duration.remove_label_values(&[job]);
+        let _ = m.checkpoint_duration.remove_label_values(&[job]);
         let _ = m.running.remove_label_values(&[job]);
     }
 
@@ -445,8 +512,27 @@ mod tests {
         job.set_watermark_lag("sensors", 5.5);
         job.set_state("out", 3, 4096);
         job.set_running(true);
+        let lag = |next, high| PartitionLag {
+            partition: 3,
+            next_offset: next,
+            high_watermark: high,
+        };
+        job.set_partitions("sensors", &[lag(Some(90), Some(100))]);
+        assert_eq!(job.partitions()[0].lag, Some(10));
+        assert!(!lag(Some(100), Some(100)).backlogged());
+        assert!(
+            lag(Some(100), None).backlogged(),
+            "an unknown end may hold records"
+        );
         let text = metrics.encode().unwrap();
         let partition = r#"{job="features",partition="3",source="sensors"}"#;
+        assert_eq!(
+            sample(
+                &text,
+                &format!("spindle_source_consumer_lag_records{partition}")
+            ),
+            Some(10.0)
+        );
         assert_eq!(
             sample(&text, &format!("spindle_source_records_total{partition}")),
             Some(15.0)

@@ -189,8 +189,14 @@ async fn run_loop(
                     tracing::info!(source = %handle.name, ?partitions, "handed over revoked partitions");
                     let _ = done.send(());
                 }
-                Some(SourceEvent::Backlog(partitions)) => {
-                    job.sources[i].watermark.set_backlogged(&partitions);
+                Some(SourceEvent::Backlog(lags)) => {
+                    let backlog: Vec<i32> = lags
+                        .iter()
+                        .filter(|l| l.backlogged())
+                        .map(|l| l.partition)
+                        .collect();
+                    job.sources[i].watermark.set_backlogged(&backlog);
+                    options.metrics.set_partitions(&job.sources[i].name, &lags);
                 }
                 Some(SourceEvent::CaughtUp) if options.until_idle => {
                     finished[i] = true;

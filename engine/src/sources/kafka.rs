@@ -23,7 +23,7 @@ use rdkafka::util::Timeout;
 use spindle_sql::ddl::Options;
 
 use super::kafka_startup::{Checkpointing, StartupContext, StartupMode};
-use super::{BatchBuilder, CheckpointLookup, SourceContext, SourceEvent};
+use super::{BatchBuilder, CheckpointLookup, PartitionLag, SourceContext, SourceEvent};
 
 type Consumer = BaseConsumer<StartupContext>;
 use crate::error::EngineError;
@@ -169,10 +169,16 @@ fn consume(
             }
         }
         if builder.is_full_at(now) || (!builder.is_empty() && tracker.quiet(now)) {
-            let backlog = backlogged(&consumer, &assigned, &tracker);
-            if backlog != tracker.backlog {
-                tracker.backlog = backlog.clone();
-                if !cx.send(SourceEvent::Backlog(backlog)) {
+            let lags = progress(&consumer, &assigned, &tracker);
+            let backlog: Vec<i32> = lags
+                .iter()
+                .filter(|l| l.backlogged())
+                .map(|l| l.partition)
+                .collect();
+            if backlog != tracker.backlog || tracker.progress_due(now) {
+                tracker.backlog = backlog;
+                tracker.progress_sent = Some(now);
+                if !cx.send(SourceEvent::Backlog(lags)) {
                     break;
                 }
             }
@@ -241,21 +247,16 @@ fn caught_up(consumer: &Consumer, topic: &str, assigned: &[i32], tracker: &Progr
     })
 }
 
-/// The assigned partitions whose high watermark (librdkafka's statistics)
-/// is beyond what was read, or not known yet.
-fn backlogged(consumer: &Consumer, assigned: &[i32], tracker: &Progress) -> Vec<i32> {
+/// How far each assigned partition has been read, against its end from
+/// librdkafka's statistics.
+fn progress(consumer: &Consumer, assigned: &[i32], tracker: &Progress) -> Vec<PartitionLag> {
     let context = consumer.context();
     assigned
         .iter()
-        .copied()
-        .filter(|&p| {
-            let next = tracker.next_offset(p).or_else(|| context.start_offset(p));
-            // Before librdkafka's first statistics the end is unknown:
-            // assume there is more rather than let the partition go idle.
-            match (next, context.high_watermark(p)) {
-                (Some(next), Some(high)) => next < high,
-                _ => true,
-            }
+        .map(|&p| PartitionLag {
+            partition: p,
+            next_offset: tracker.next_offset(p).or_else(|| context.start_offset(p)),
+            high_watermark: context.high_watermark(p),
         })
         .collect()
 }
@@ -264,8 +265,9 @@ fn backlogged(consumer: &Consumer, assigned: &[i32], tracker: &Progress) -> Vec<
 #[derive(Debug, Default)]
 struct Progress {
     next: BTreeMap<i32, i64>,
-    /// The backlog last reported to the job.
+    /// The backlog last reported to the job, and when.
     backlog: Vec<i32>,
+    progress_sent: Option<Instant>,
     last_data: Option<Instant>,
     last_check: Option<Instant>,
 }
@@ -284,6 +286,12 @@ impl Progress {
     fn quiet(&self, now: Instant) -> bool {
         self.last_data
             .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_millis(20))
+    }
+
+    /// Progress goes to the job at least every second (lag metrics).
+    fn progress_due(&self, now: Instant) -> bool {
+        self.progress_sent
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
     }
 
     /// Watermark look-ups cost a round trip: at most one per second.

@@ -70,6 +70,29 @@ impl BatchLimits {
     }
 }
 
+/// How far a source partition has been read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PartitionLag {
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to read (`None`: nothing read and no start known).
+    pub next_offset: Option<i64>,
+    /// The partition's end as librdkafka last reported it.
+    pub high_watermark: Option<i64>,
+}
+
+impl PartitionLag {
+    /// Records not yet read (`None` when the end or the position is unknown).
+    pub fn lag(&self) -> Option<i64> {
+        Some((self.high_watermark? - self.next_offset?).max(0))
+    }
+
+    /// Whether records may be waiting (unknown counts as yes).
+    pub fn backlogged(&self) -> bool {
+        self.lag().is_none_or(|lag| lag > 0)
+    }
+}
+
 /// What a source thread reports.
 #[derive(Debug)]
 pub enum SourceEvent {
@@ -84,9 +107,10 @@ pub enum SourceEvent {
     /// the answer before letting the group move on, so the next owner finds
     /// the checkpoint.
     Revoking(Vec<i32>, std_mpsc::SyncSender<()>),
-    /// The partitions with records not yet read (sent when the set
-    /// changes): they must not count as idle however slowly they arrive.
-    Backlog(Vec<i32>),
+    /// Where each assigned partition's reading stands (sent when the set
+    /// of partitions with unread records changes, and every second): those
+    /// must not count as idle however slowly their records arrive.
+    Backlog(Vec<PartitionLag>),
     /// Every partition is read up to its end (for `--until-idle`).
     CaughtUp,
     /// The source failed and stopped.

@@ -56,6 +56,7 @@ impl Entry {
             last_error: self.last_error.clone(),
             counters: self.metrics.counters(),
             sources: self.sources.clone(),
+            partitions: self.metrics.partitions(),
             sinks: self.sinks.clone(),
             sql: with_sql.then(|| self.spec.sql.clone()),
         }
@@ -128,6 +129,7 @@ impl JobManager {
             last_error: Some("job vanished while starting".into()),
             counters: JobCounters::default(),
             sources: Vec::new(),
+            partitions: Vec::new(),
             sinks: Vec::new(),
             sql: None,
         }

@@ -60,6 +60,8 @@ pub struct JobView {
     pub counters: JobCounters,
     /// Source tables.
     pub sources: Vec<String>,
+    /// Each source partition's next offset, end and lag (Kafka sources).
+    pub partitions: Vec<crate::metrics::PartitionStatus>,
     /// Sink tables.
     pub sinks: Vec<String>,
     /// The SQL as submitted (single-job views only).

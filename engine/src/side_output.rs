@@ -226,15 +226,28 @@ impl SideOutput {
             .and_then(|()| file.sync_all())
             .map_err(EngineError::io(format!("writing {}", staged.display())))?;
         Ok(Some(StagedFile {
-            sink: self.path.display().to_string(),
+            sink: self.kind(),
             staged: staged.display().to_string(),
             target: dir.join(name).display().to_string(),
         }))
     }
 
-    /// Makes this output's staged files visible (again, after a crash).
+    /// What staged files of this kind of output are listed as: the kind,
+    /// not the path, so a worker restarted with other side-output folders
+    /// still publishes what a crashed one staged (where it staged it).
+    fn kind(&self) -> String {
+        let stem = self.epoch_dir();
+        let stem = stem.file_name().map_or_else(
+            || "side-output".to_string(),
+            |s| s.to_string_lossy().into_owned(),
+        );
+        format!("side-output:{stem}")
+    }
+
+    /// Makes staged files of this kind of output visible (again, after a
+    /// crash), at the paths they were staged under.
     pub fn publish(&self, files: &[StagedFile]) -> Result<()> {
-        let mine = self.path.display().to_string();
+        let mine = self.kind();
         for file in files.iter().filter(|f| f.sink == mine) {
             match std::fs::rename(&file.staged, &file.target) {
                 Ok(()) => {}

@@ -9,6 +9,7 @@ pub mod checkpointing;
 pub mod offsets;
 pub mod runner;
 mod settings;
+mod tally;
 
 use std::path::PathBuf;
 use std::time::Duration;

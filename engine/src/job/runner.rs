@@ -5,84 +5,22 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::compute::max;
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::DataType;
 
+use super::tally::{
+    REPORT_INTERVAL, Tally, event_seconds, report_progress, sink_result, wall_clock,
+};
+pub use super::tally::{RunOptions, RunSummary};
 use super::{BadData, Job, checkpointing};
 use crate::decode::RawBatch;
 use crate::error::{EngineError, Result};
 use crate::metrics::JobMetrics;
 use crate::plan::Tagged;
 use crate::sources::{SourceEvent, SourceHandle};
-
-/// Counters of a run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RunSummary {
-    /// Records read from sources.
-    pub records_in: u64,
-    /// Records that could not be decoded.
-    pub bad: u64,
-    /// (Row, window) pairs that arrived after their window closed.
-    pub late: u64,
-    /// Rows written to sinks.
-    pub rows_out: u64,
-    /// Micro-batches processed.
-    pub batches: u64,
-}
-
-/// How a run ends, and where it reports.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Stop when every source is caught up and idle, flushing all windows.
-    pub until_idle: bool,
-    /// Where counters, latencies and gauges go (by default: totals only).
-    pub metrics: JobMetrics,
-}
-
-/// How often watermark lag and window state are reported.
-const REPORT_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The run's counters: the summary it returns, and the metrics it exports.
-struct Tally<'a> {
-    summary: RunSummary,
-    metrics: &'a JobMetrics,
-}
-
-impl Tally<'_> {
-    fn input(&mut self, source: &str, raw: &RawBatch) {
-        self.summary.records_in += raw.len() as u64;
-        // Payload bytes: the data holds a newline after each record.
-        let bytes = raw.data.len().saturating_sub(raw.len());
-        self.metrics
-            .record_input(source, raw.partition, raw.len(), bytes);
-    }
-
-    fn bad(&mut self, source: &str, count: usize) {
-        self.summary.bad += count as u64;
-        self.metrics.record_bad(source, count);
-    }
-
-    fn late(&mut self, sink: &str, count: usize) {
-        self.summary.late += count as u64;
-        self.metrics.record_late(sink, count);
-    }
-
-    fn rows_out(&mut self, sink: &str, count: usize) {
-        self.summary.rows_out += count as u64;
-        self.metrics.record_rows_out(sink, count);
-    }
-}
-
-/// Counts a failed sink operation before passing the error on.
-fn sink_result<T>(metrics: &JobMetrics, sink: &str, result: Result<T>) -> Result<T> {
-    if result.is_err() {
-        metrics.record_sink_error(sink);
-    }
-    result
-}
 
 /// Runs `job` until `stop` is set, a source fails, or (with `until_idle`) the
 /// input is exhausted.
@@ -236,43 +174,6 @@ async fn run_loop(
     }
     report_progress(job, &options.metrics);
     Ok(tally.summary)
-}
-
-/// Seconds since the Unix epoch, by the wall clock.
-fn wall_clock() -> f64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// An event time in `unit` as seconds since the epoch.
-fn event_seconds(value: i64, unit: TimeUnit) -> f64 {
-    let per_second = match unit {
-        TimeUnit::Second => 1.0,
-        TimeUnit::Millisecond => 1e3,
-        TimeUnit::Microsecond => 1e6,
-        TimeUnit::Nanosecond => 1e9,
-    };
-    value as f64 / per_second
-}
-
-/// Watermark lag per source and window state per pipeline, as gauges.
-fn report_progress(job: &mut Job, metrics: &JobMetrics) {
-    let now = Instant::now();
-    let wall = wall_clock();
-    for source in &mut job.sources {
-        let Some((_, unit)) = source.event_time else {
-            continue;
-        };
-        let watermark = source.watermark.watermark(now);
-        if watermark != i64::MIN && watermark != i64::MAX {
-            metrics.set_watermark_lag(&source.name, wall - event_seconds(watermark, unit));
-        }
-    }
-    for pipeline in &job.pipelines {
-        let (windows, bytes) = pipeline.state();
-        metrics.set_state(&pipeline.sink, windows, bytes);
-    }
 }
 
 async fn process_batch(

@@ -66,7 +66,8 @@ echo "| round | restored all partitions after | first new checkpoint after |"
 echo "|---|---|---|"
 for round in $(seq 1 "$ROUNDS"); do
   dir="$WORK/kill$round"; job="$WORK/kill$round.sql"; mkdir -p "$dir"; job_with 1s "$job"
-  env_run() { SENSOR_TOPIC="$TOPIC" GROUP_ID="g-kill$round" HISTORY_PATH="$dir/h" CHECKPOINTS="$dir/c" SPINDLE_LOG=info "$@"; }
+  # exec: `env_run … &` forks a subshell; $! must be spindle itself, or kill -9 misses it.
+  env_run() { SENSOR_TOPIC="$TOPIC" GROUP_ID="g-kill$round" HISTORY_PATH="$dir/h" CHECKPOINTS="$dir/c" SPINDLE_LOG=info exec "$@"; }
   env_run "$SPINDLE" run "$job" --side-outputs "$dir/side" >/dev/null 2>"$dir/first.err" &
   pid=$!
   until [[ "$(find "$dir/c" -name '*.ckpt' 2>/dev/null | wc -l)" -ge 8 ]]; do sleep 0.05; done
@@ -79,7 +80,8 @@ for round in $(seq 1 "$ROUNDS"); do
   restored=$(date +%s.%N)
   until [[ "$(find "$dir/c" -name '*.ckpt' | wc -l)" -gt "$before" ]]; do sleep 0.02; done
   resumed=$(date +%s.%N)
-  kill -INT "$pid"; wait "$pid" || true
+  kill -INT "$pid"; wait "$pid" || echo "worker exited with $? after SIGINT" >&2
+  grep -q "already exists\|fenced" "$dir/second.err" && echo "round $round: $(grep -m1 'already exists\|fenced' "$dir/second.err")" >&2
   echo "| $round | $(awk -v a="$restored" -v b="$start" 'BEGIN{printf "%.2f s", a-b}') | $(awk -v a="$resumed" -v b="$start" 'BEGIN{printf "%.2f s", a-b}') |"
 done
 rm -rf "$WORK"

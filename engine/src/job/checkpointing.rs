@@ -321,10 +321,22 @@ fn crash_point(point: &str) {
     }
 }
 
-/// Records that `partition` has been processed up to `next_offset`.
-pub fn processed(job: &mut Job, source: usize, partition: i32, next_offset: i64) {
-    if let Some(tasks) = job.sources[source].tasks.as_mut() {
-        let task = tasks.entry(partition).or_default();
-        task.next_offset = Some(next_offset);
+/// Records that `partition` has been processed up to `next_offset` (its
+/// newest row at `newest_event_time`): in its task when checkpointed, else
+/// in the ledger of offsets to commit once no pipeline holds the rows (the
+/// ledger is drained only by those commits, so only one of the two keeps it).
+pub fn processed(
+    job: &mut Job,
+    source: usize,
+    partition: i32,
+    next_offset: i64,
+    newest_event_time: Option<i64>,
+) {
+    let runtime = &mut job.sources[source];
+    match runtime.tasks.as_mut() {
+        Some(tasks) => tasks.entry(partition).or_default().next_offset = Some(next_offset),
+        None => runtime
+            .offsets
+            .record(partition, next_offset, newest_event_time),
     }
 }

@@ -196,10 +196,7 @@ async fn process_batch(
             _ => None,
         };
         if let Some(last) = raw.records.last() {
-            job.sources[source]
-                .offsets
-                .record(raw.partition, last.offset + 1, newest);
-            checkpointing::processed(job, source, raw.partition, last.offset + 1);
+            checkpointing::processed(job, source, raw.partition, last.offset + 1, newest);
         }
         if let (Some(latest), Some((_, unit))) = (newest, job.sources[source].event_time) {
             let seconds = event_seconds(latest, unit);

@@ -16,6 +16,12 @@ use object_store::ObjectStore;
 use crate::error::{EngineError, Result};
 use crate::storage;
 
+mod date_trunc;
+mod join_bounds;
+pub mod session;
+
+pub use session::query_session;
+
 /// Registers every table under `root` in `ctx`; returns their names.
 pub async fn register_history(ctx: &SessionContext, root: &str) -> Result<Vec<String>> {
     let location = storage::open(root)?;

@@ -6,7 +6,9 @@
 # The history is the one the `spark` section leaves: the features of its last 10 M-reading replay
 # ($BENCH_RUN_DIR/spark/history/features) and the alerts of its last anomaly-job run
 # (…/history/alerts); BENCH_HISTORY=DIR uses another folder with those two tables (e.g. an
-# earlier run's). Per round, every query runs in each of the four ways, the order rotating:
+# earlier run's); BENCH_QUERY_HISTORY=generate (or no spark history and no BENCH_HISTORY) makes
+# one like it first (qry_generate_history, a few minutes: Kafka, the features job on 10 M
+# readings, the anomaly job on 1 M). Per round, every query runs in each of the four ways, the order rotating:
 #   cli     spindle query --history H --format csv SQL           (a whole process)
 #   duckdb  python duckdb_query.py run H SQL OUT                 (a whole process; its own timer
 #                                                                 gives the in-process query time)
@@ -77,6 +79,32 @@ ORDER BY a.model
 EOF
       ;;
   esac
+}
+
+# Generates a history like the spark section's into DIR (BENCH_QUERY_HISTORY=generate, or when
+# there is neither BENCH_HISTORY nor a spark section's history): features of SPK_COUNT readings
+# (10 M, SPK_MACHINES machines, SPK_PARTITIONS partitions) from jobs/factory_features.sql, and the
+# alerts of jobs/anomaly_detection.sql (alerts to Parquet) over SPK_MODELS_COUNT readings (1 M).
+# The simulator's start is fixed, so both cover the same simulated minutes from the same start.
+qry_generate_history() {
+  local dir="$1" run id
+  SPK_DATA="$QRY_DATA"
+  ensure_kafka
+  id="$(date +%s)"
+  rm -rf "$dir" && mkdir -p "$dir"
+  for run in features anomaly; do
+    local topic="bench-qry-$id-$run" count="$SPK_COUNT" job="$BENCH_ROOT/$SPK_JOB_REL" err="$QRY_DATA/history-$run.err"
+    if [[ "$run" == anomaly ]]; then count="$SPK_MODELS_COUNT" job="$(spk_models_job)"; fi
+    spk_fill "$topic" "$count"
+    (cd "$QRY_DATA" && KAFKA_BROKERS="$KAFKA_ADDR" SENSOR_TOPIC="$topic" GROUP_ID="$topic" HISTORY_PATH="$QRY_DATA/history-$run" \
+      "$SPINDLE" run "$job" --until-idle --side-outputs "$QRY_DATA/side-$run") 2>"$err" ||
+      { tail -n 20 "$err" >&2; die "spindle run ($run) failed"; }
+    log "history $run: $(grep -a '^run: records_in=' "$err" | tail -n 1)"
+    if [[ "$run" == features ]]; then mv "$QRY_DATA/history-$run/features" "$dir/"; else mv "$QRY_DATA/history-$run/alerts" "$dir/"; fi
+    rm -rf "$QRY_DATA/history-$run" "$QRY_DATA/side-$run"
+    topic_delete "$topic"
+  done
+  QRY_HISTORY_ORIGIN="generated for this run (\`BENCH_QUERY_HISTORY=generate\`: \`spindle simulate --count $(fmt_int "$SPK_COUNT") --machines $(fmt_int "$SPK_MACHINES") --partitions $SPK_PARTITIONS\` into a topic, \`spindle run jobs/factory_features.sql --until-idle\` with \`HISTORY_PATH\`; the alerts: \`jobs/anomaly_detection.sql\` with its alerts to Parquet over $(fmt_int "$SPK_MODELS_COUNT") readings, as in the spark section)"
 }
 
 # queries.tsv: round query way ms rows check busy
@@ -186,9 +214,9 @@ qry_report() {
   cat <<EOF
 ### The queries
 
-Over the history of the \`spark\` section's last 10 M-reading replay (\`features\`: $(fmt_int "$QRY_FEATURE_ROWS") rows in
-$QRY_FEATURE_FILES Parquet files, Hive-partitioned by date and hour) and the alerts of its anomaly-job
-run (\`alerts\`: $(fmt_int "$QRY_ALERT_ROWS") rows). The SQL text is the same for both engines ($QRY_MACHINE is one machine):
+Over a history of 10 M readings (\`features\`: $(fmt_int "$QRY_FEATURE_ROWS") rows in $QRY_FEATURE_FILES Parquet files,
+Hive-partitioned by date and hour; \`alerts\`: $(fmt_int "$QRY_ALERT_ROWS") rows), ${QRY_HISTORY_ORIGIN:-the \`spark\` section's}.
+The SQL text is the same for both engines ($QRY_MACHINE is one machine):
 
 EOF
   for q in "${QRY_NAMES[@]}"; do
@@ -256,6 +284,12 @@ bench_queries() {
     build_spindle
     spark_install
     QRY_HISTORY="${BENCH_HISTORY:-$BENCH_RUN_DIR/spark/history}"
+    QRY_HISTORY_ORIGIN="the \`spark\` section's last 10 M-reading replay and the alerts of its anomaly-job run"
+    [[ -n "${BENCH_HISTORY:-}" ]] && QRY_HISTORY_ORIGIN="\`BENCH_HISTORY\`"
+    if [[ "${BENCH_QUERY_HISTORY:-}" == generate || ( -z "${BENCH_HISTORY:-}" && ! -d "$QRY_HISTORY/features" ) ]]; then
+      QRY_HISTORY="$QRY_DATA/history"
+      qry_generate_history "$QRY_HISTORY"
+    fi
     [[ -n "$(find "$QRY_HISTORY/features" "$QRY_HISTORY/alerts" -name '*.parquet' -print -quit 2>/dev/null)" &&
       -n "$(find "$QRY_HISTORY/alerts" -name '*.parquet' -print -quit 2>/dev/null)" ]] ||
       die "no history with features/ and alerts/ at $QRY_HISTORY: run the spark section first (scripts/bench.sh spark queries) or set BENCH_HISTORY"
@@ -277,7 +311,7 @@ bench_queries() {
     trap stop_kafka_if_started EXIT
     QRY_META_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)"
     declare -p QRY_META_STARTED QRY_META_MACHINE QRY_META_ROUNDS QRY_META_RUN_DIR QRY_META_VERSIONS QRY_META_LOAD_END \
-      QRY_HISTORY QRY_FEATURE_ROWS QRY_ALERT_ROWS QRY_FEATURE_FILES QRY_PORT QRY_MACHINE >"$QRY_DATA/meta.env"
+      QRY_HISTORY QRY_HISTORY_ORIGIN QRY_FEATURE_ROWS QRY_ALERT_ROWS QRY_FEATURE_FILES QRY_PORT QRY_MACHINE >"$QRY_DATA/meta.env"
   fi
   if grep -q $'\tDIFFER\t' "$QRY_DATA/queries.tsv"; then
     log "some Spindle answers DIFFER from DuckDB's: see $QRY_DATA/*.cmp"
@@ -286,7 +320,7 @@ bench_queries() {
     cat <<EOF
 ## History queries: \`spindle query\` and \`POST /api/query\` vs DuckDB
 
-Written by \`scripts/bench.sh queries --rounds $QRY_META_ROUNDS\` (after the \`spark\` section, whose history it reads), started $QRY_META_STARTED.
+Written by \`scripts/bench.sh queries --rounds $QRY_META_ROUNDS\`, started $QRY_META_STARTED.
 
 $QRY_META_VERSIONS
 $QRY_META_MACHINE

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use arrow::array::RecordBatch;
 use arrow::util::pretty::pretty_format_batches;
 use clap::{Args, ValueEnum};
-use spindle_engine::history::register_history;
+use spindle_engine::history::{query_session, register_history};
 
 /// `--history`: where the Parquet history is (shared by `query` and `server`).
 #[derive(Debug, Clone, Args)]
@@ -71,7 +71,7 @@ pub(crate) fn execute(args: QueryArgs) -> Result<ExitCode> {
 
 /// Runs `sql` over the history under `root`.
 pub(crate) async fn query(sql: &str, root: &str) -> Result<Vec<RecordBatch>> {
-    let ctx = spindle_sql::context::new_session();
+    let ctx = query_session(None);
     let tables = register_history(&ctx, root).await?;
     if tables.is_empty() {
         bail!("no history tables under {root} (each table is a directory of Parquet files)");

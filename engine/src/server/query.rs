@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::context::{SQLOptions, SessionContext};
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::sql::parser::{DFParser, Statement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use serde::Deserialize;
@@ -95,15 +95,26 @@ fn check_select(sql: &str) -> Result<()> {
     }
 }
 
-/// A session with a memory pool of its own and no tables.
-fn limited_session(memory: usize) -> Result<SessionContext> {
-    let runtime = RuntimeEnvBuilder::new()
+/// A memory pool of `memory` bytes for one query.
+fn memory_pool(memory: usize) -> Result<Arc<RuntimeEnv>> {
+    RuntimeEnvBuilder::new()
         .with_memory_limit(memory, 1.0)
         .build_arc()
-        .map_err(EngineError::datafusion("creating the query's memory pool"))?;
+        .map_err(EngineError::datafusion("creating the query's memory pool"))
+}
+
+/// A history-query session (all cores, see `history::session`) with a
+/// memory pool of its own and no tables.
+fn limited_session(memory: usize) -> Result<SessionContext> {
+    Ok(crate::history::query_session(Some(memory_pool(memory)?)))
+}
+
+/// The jobs' session (one partition) with a memory pool of its own: the
+/// plant endpoints' small reads of one table keep their row order and sums.
+fn limited_job_session(memory: usize) -> Result<SessionContext> {
     let base = spindle_sql::context::new_session();
     let state = SessionStateBuilder::new_from_existing(base.state())
-        .with_runtime_env(runtime)
+        .with_runtime_env(memory_pool(memory)?)
         .build();
     Ok(SessionContext::new_with_state(state))
 }
@@ -111,7 +122,7 @@ fn limited_session(memory: usize) -> Result<SessionContext> {
 /// The Parquet table at `location` (a directory or `s3://…`) in a session
 /// of its own with `memory` bytes; `None` while it has no files.
 pub(super) async fn table_at(location: &str, memory: usize) -> Result<Option<DataFrame>> {
-    let ctx = limited_session(memory)?;
+    let ctx = limited_job_session(memory)?;
     if !crate::history::register_location(&ctx, "t", location).await? {
         return Ok(None);
     }

@@ -4,6 +4,7 @@
 // Test code: a failed step panics, which is how a test reports it.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+mod bad_input;
 mod dashboard;
 mod engine_oracle;
 mod eval_cli;

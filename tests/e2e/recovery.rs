@@ -140,8 +140,14 @@ impl Deployment {
     pub(crate) async fn reconcile(&self, readings: usize) {
         let readings_file = self.dir.path().join("readings.jsonl");
         assert_eq!(dump_topic(&self.topic, &readings_file), readings);
+        self.reconcile_with(&readings_file, readings).await;
+    }
+
+    /// Checks the history against the oracle over the valid readings in
+    /// `readings_file` (JSON lines) and reconciles each of them.
+    pub(crate) async fn reconcile_with(&self, readings_file: &Path, readings: usize) {
         let late = self.late();
-        let ctx = session(&readings_file, &late).await;
+        let ctx = session(readings_file, &late).await;
         let history = self.history().join("features");
         assert_eq!(
             files_under(&history, ".pending"),

@@ -55,46 +55,60 @@ impl JsonDecoder {
         Ok(batch)
     }
 
-    fn decode_range(
-        &self,
-        raw: &RawBatch,
-        range: Range<usize>,
-        good: &mut Vec<RecordBatch>,
-        bad: &mut Vec<BadRecord>,
-    ) {
+    fn decode_range(&self, raw: &RawBatch, range: Range<usize>, out: &mut Parts) {
         if range.is_empty() {
             return;
         }
         match self.try_decode(raw, range.clone()) {
-            Ok(batch) => good.push(batch),
-            Err(error) if range.len() == 1 => bad.push(raw.bad(range.start, error)),
+            Ok(batch) => {
+                // One row per record (checked by `try_decode`).
+                out.row_records.extend(range.map(|i| i as u32));
+                out.good.push(batch);
+            }
+            Err(error) if range.len() == 1 => out.bad.push(raw.bad(range.start, error)),
             Err(_) => {
                 let middle = range.start + range.len() / 2;
-                self.decode_range(raw, range.start..middle, good, bad);
-                self.decode_range(raw, middle..range.end, good, bad);
+                self.decode_range(raw, range.start..middle, out);
+                self.decode_range(raw, middle..range.end, out);
             }
         }
     }
 }
 
+/// What a decode has found so far.
+#[derive(Default)]
+struct Parts {
+    good: Vec<RecordBatch>,
+    bad: Vec<BadRecord>,
+    row_records: Vec<u32>,
+}
+
 impl Decoder for JsonDecoder {
     fn decode(&mut self, raw: &RawBatch) -> Decoded {
-        let mut good = Vec::new();
-        let mut bad = Vec::new();
+        let mut parts = Parts::default();
         // Empty payloads (tombstones) would decode to nothing and vanish:
         // reject them explicitly, and decode the runs between them.
         let mut run_start = 0;
         for i in 0..raw.len() {
             if raw.payload(i).iter().all(u8::is_ascii_whitespace) {
-                self.decode_range(raw, run_start..i, &mut good, &mut bad);
-                bad.push(raw.bad(i, "empty record"));
+                self.decode_range(raw, run_start..i, &mut parts);
+                parts.bad.push(raw.bad(i, "empty record"));
                 run_start = i + 1;
             }
         }
-        self.decode_range(raw, run_start..raw.len(), &mut good, &mut bad);
+        self.decode_range(raw, run_start..raw.len(), &mut parts);
+        let Parts {
+            good,
+            bad,
+            row_records,
+        } = parts;
         let batch = concat_batches(&self.schema, &good)
             .unwrap_or_else(|_| RecordBatch::new_empty(self.schema.clone()));
-        Decoded { batch, bad }
+        Decoded {
+            batch,
+            bad,
+            row_records,
+        }
     }
 }
 

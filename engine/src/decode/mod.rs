@@ -3,6 +3,7 @@
 //! the bad records (raw bytes, partition, offset, error), which go to the
 //! dead-letter output and a counter.
 
+pub mod guard;
 pub mod json;
 pub mod line_protocol;
 pub mod openmetrics;
@@ -107,6 +108,10 @@ pub struct Decoded {
     pub batch: RecordBatch,
     /// Rejected records.
     pub bad: Vec<BadRecord>,
+    /// For each row of `batch`, the index in [`RawBatch::records`] of the
+    /// record it came from (a line-protocol record may hold several rows):
+    /// how a check after decoding rejects whole records with their offset.
+    pub row_records: Vec<u32>,
 }
 
 /// Turns raw records into rows of one schema.

@@ -549,9 +549,11 @@ pub(super) fn decode_records(
     rows.rollback();
     let mut good = Vec::new();
     let mut bad = Vec::new();
+    let mut row_records = Vec::new();
     for i in 0..raw.len() {
         match record_text(raw.payload(i)).and_then(|text| stage(rows, text)) {
             Ok(()) => {
+                row_records.extend(std::iter::repeat_n(i as u32, rows.staged_rows()));
                 rows.commit();
                 good.push(i);
             }
@@ -562,7 +564,11 @@ pub(super) fn decode_records(
         }
     }
     match rows.finish() {
-        Ok(batch) => Decoded { batch, bad },
+        Ok(batch) => Decoded {
+            batch,
+            bad,
+            row_records,
+        },
         // Every committed row was checked, so this is a bug; still, the
         // rows must not vanish silently.
         Err(e) => {
@@ -570,7 +576,11 @@ pub(super) fn decode_records(
             bad.extend(good.into_iter().map(|i| raw.bad(i, error.clone())));
             bad.sort_by_key(|b| b.offset);
             let batch = RecordBatch::new_empty(rows.schema().clone());
-            Decoded { batch, bad }
+            Decoded {
+                batch,
+                bad,
+                row_records: Vec::new(),
+            }
         }
     }
 }

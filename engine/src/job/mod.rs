@@ -18,6 +18,7 @@ use arrow::datatypes::TimeUnit;
 use spindle_sql::ddl::{Options, TableDef};
 use spindle_sql::{JobPlan, plan_job};
 
+use crate::decode::guard::{Limit, RecordChecks};
 use crate::decode::{self, Decoder, Format};
 use crate::error::{EngineError, Result};
 use crate::plan::{CompiledPipeline, time_column};
@@ -48,6 +49,8 @@ pub struct SourceRuntime {
     pub decoder: Box<dyn Decoder>,
     /// Bad-record policy.
     pub bad_data: BadData,
+    /// Checks around decoding (size, event time, non-finite readings).
+    pub checks: crate::decode::guard::RecordChecks,
     /// Event-time column index and unit, when the table declares a watermark.
     pub event_time: Option<(usize, TimeUnit)>,
     /// Watermarks of this source's partitions.
@@ -104,10 +107,14 @@ pub struct Job {
 }
 
 /// Options every source understands besides its connector's.
-const SOURCE_OPTIONS: [&str; 7] = [
+const SOURCE_OPTIONS: [&str; 11] = [
     "connector",
     "format",
     "bad_data",
+    "record.max-bytes",
+    "event-time.max-future",
+    "event-time.max-past",
+    "non-finite",
     "watermark.idle-timeout",
     "batch.max-records",
     "batch.max-bytes",
@@ -252,6 +259,7 @@ fn source_runtime(table: &TableDef, settings: &JobSettings) -> Result<SourceRunt
     let idle_timeout = options
         .pull_duration("watermark.idle-timeout")?
         .unwrap_or(settings.idle_timeout);
+    let mut checks = record_checks(&mut options)?;
     let checkpoint_key = match (options.peek("topic"), options.peek("properties.group.id")) {
         (Some(topic), Some(group)) => format!("{}/{topic}@{group}", table.name),
         _ => table.name.clone(),
@@ -272,17 +280,45 @@ fn source_runtime(table: &TableDef, settings: &JobSettings) -> Result<SourceRunt
         _ => 0,
     };
     let time_name = table.watermark.as_ref().map(|w| w.column.as_str());
+    checks.event_time = event_time
+        .zip(time_name)
+        .map(|((index, unit), name)| (index, name.to_owned(), unit));
     Ok(SourceRuntime {
         name: table.name.clone(),
         starter: Some(starter),
         decoder: decode::decoder(format, std::sync::Arc::new(table.schema()), time_name),
         bad_data,
+        checks,
         event_time,
         watermark: WatermarkTracker::new(delay, idle_timeout),
         offsets: offsets::OffsetLedger::default(),
         seekable: connector == "kafka",
         checkpoint_key,
         tasks: None,
+    })
+}
+
+/// The record checks a source's options ask for (see decode::guard).
+fn record_checks(options: &mut Options) -> Result<RecordChecks> {
+    let defaults = RecordChecks::default();
+    Ok(RecordChecks {
+        max_bytes: options
+            .pull_bytes("record.max-bytes")?
+            .map_or(defaults.max_bytes, |b| b as usize),
+        event_time: None,
+        max_future: options
+            .pull_parsed("event-time.max-future", Limit::parse)?
+            .unwrap_or(defaults.max_future),
+        max_past: options
+            .pull_parsed("event-time.max-past", Limit::parse)?
+            .unwrap_or(defaults.max_past),
+        reject_non_finite: options
+            .pull_parsed("non-finite", |v| match v {
+                "dlq" => Ok(true),
+                "keep" => Ok(false),
+                other => Err(format!("unknown policy {other:?}; expected dlq or keep")),
+            })?
+            .unwrap_or(defaults.reject_non_finite),
     })
 }
 

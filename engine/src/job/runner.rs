@@ -13,6 +13,7 @@ use arrow::datatypes::DataType;
 
 use super::tally::{
     REPORT_INTERVAL, Tally, event_seconds, report_progress, sink_result, wall_clock,
+    wall_clock_millis,
 };
 pub use super::tally::{RunOptions, RunSummary};
 use super::{BadData, Job, checkpointing};
@@ -188,7 +189,13 @@ async fn process_batch(
     let mut newest_seconds: Option<f64> = None;
     for raw in raws {
         tally.input(&name, &raw);
-        let decoded = job.sources[source].decoder.decode(&raw);
+        let (raw, oversized) = job.sources[source].checks.screen(raw);
+        handle_bad(job, source, &oversized, tally)?;
+        let mut decoded = job.sources[source].decoder.decode(&raw);
+        job.sources[source]
+            .checks
+            .check(&raw, &mut decoded, wall_clock_millis())
+            .map_err(|e| EngineError::Internal(format!("checking records: {e}")))?;
         handle_bad(job, source, &decoded.bad, tally)?;
         let batch = decoded.batch;
         let newest = match job.sources[source].event_time {

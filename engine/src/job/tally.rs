@@ -83,6 +83,13 @@ pub(super) fn wall_clock() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The wall clock in milliseconds since the epoch.
+pub(super) fn wall_clock_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// An event time in `unit` as seconds since the epoch.
 pub(super) fn event_seconds(value: i64, unit: TimeUnit) -> f64 {
     let per_second = match unit {

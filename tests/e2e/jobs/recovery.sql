@@ -16,7 +16,9 @@ CREATE TABLE sensors (
   -- A killed worker loses its partitions after 6 s (librdkafka default: 45 s).
   'properties.session.timeout.ms' = '6000',
   'batch.max-records' = '${BATCH_RECORDS:-5000}',
-  'watermark.idle-timeout' = '${IDLE_TIMEOUT:-10s}'
+  'watermark.idle-timeout' = '${IDLE_TIMEOUT:-10s}',
+  'record.max-bytes' = '${MAX_RECORD_BYTES:-1MiB}',
+  'event-time.max-past' = '${MAX_PAST:-off}'
 );
 
 CREATE TABLE features (

@@ -54,3 +54,45 @@ pub fn open(path_or_url: &str) -> Result<Location> {
         url,
     })
 }
+
+impl Location {
+    /// `path` in this store as people name it, for messages: an absolute
+    /// file path for a local directory, `s3://bucket/key` on S3. (An
+    /// object-store path has no leading slash: `tmp/x/…` in an error
+    /// reads as relative to the working directory.)
+    pub fn display(&self, path: &StorePath) -> String {
+        match self.url.scheme() {
+            "file" => format!("/{path}"),
+            _ => format!("{}/{path}", self.url.as_str().trim_end_matches('/')),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_in_messages_are_absolute_files_or_urls() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = open(dir.path().to_str().unwrap()).unwrap();
+        let file = local.prefix.clone().join("part.parquet");
+        let shown = local.display(&file);
+        assert!(shown.starts_with('/'), "{shown}");
+        assert_eq!(
+            std::path::Path::new(&shown),
+            std::fs::canonicalize(dir.path())
+                .unwrap()
+                .join("part.parquet")
+        );
+        let s3 = Location {
+            store: Arc::new(LocalFileSystem::new()),
+            prefix: StorePath::from("history"),
+            url: Url::parse("s3://bucket").unwrap(),
+        };
+        assert_eq!(
+            s3.display(&StorePath::from("history/a.parquet")),
+            "s3://bucket/history/a.parquet"
+        );
+    }
+}

@@ -202,7 +202,7 @@ impl ParquetSink {
             Some(self.properties.clone()),
         )
         .map_err(|source| EngineError::Parquet {
-            context: format!("creating {path}"),
+            context: format!("creating {}", self.location.display(&path)),
             source,
         })?;
         Ok(OpenFile {
@@ -223,7 +223,7 @@ impl ParquetSink {
                 .close()
                 .await
                 .map_err(|source| EngineError::Parquet {
-                    context: format!("completing {path}"),
+                    context: format!("completing {}", self.location.display(&path)),
                     source,
                 })?;
             self.latency
@@ -269,7 +269,7 @@ impl ParquetSink {
                 .write(&part)
                 .await
                 .map_err(|source| EngineError::Parquet {
-                    context: format!("writing {}", file.path),
+                    context: format!("writing {}", self.location.display(&file.path)),
                     source,
                 })?;
             file.writes.push(emitted, part.num_rows() as u64);

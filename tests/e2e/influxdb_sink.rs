@@ -53,7 +53,10 @@ INSERT INTO oracle SELECT machine_id, {values_with_start_ms} FROM sensors {group
 }
 
 /// `spindle run JOB --until-idle` with side outputs under `dir/side`.
-fn run_until_idle(job: &std::path::Path, dir: &std::path::Path) -> std::process::Command {
+pub(crate) fn run_until_idle(
+    job: &std::path::Path,
+    dir: &std::path::Path,
+) -> std::process::Command {
     let mut run = command([
         "run",
         job.to_str().unwrap(),
@@ -183,6 +186,11 @@ fn features_written_through_v1_read_back_point_for_point() {
 
 /// Raw readings, paced so the job runs for several seconds.
 fn readings_job(url: &str, db: &str, readings: u64) -> String {
+    readings_job_with(url, db, readings, "")
+}
+
+/// The same with more sink options (`extra` starts with a comma).
+pub(crate) fn readings_job_with(url: &str, db: &str, readings: u64, extra: &str) -> String {
     format!(
         "CREATE TABLE sensors (
   machine_id VARCHAR NOT NULL, seq BIGINT NOT NULL, ts TIMESTAMP(3) NOT NULL, temperature DOUBLE
@@ -191,7 +199,7 @@ fn readings_job(url: &str, db: &str, readings: u64) -> String {
 CREATE TABLE readings (machine_id VARCHAR, seq BIGINT, ts TIMESTAMP(3), temperature DOUBLE)
 WITH ('connector' = 'influxdb', 'api' = 'v1', 'url' = '{url}', 'database' = '{db}',
       'measurement' = 'readings', 'tags' = 'machine_id', 'batch.max-lines' = '500',
-      'retry.initial-delay' = '100ms', 'retry.max-delay' = '1s');
+      'retry.initial-delay' = '100ms', 'retry.max-delay' = '1s'{extra});
 INSERT INTO readings SELECT machine_id, seq, ts, temperature FROM sensors;
 "
     )

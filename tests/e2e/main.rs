@@ -8,6 +8,7 @@ mod bad_input;
 mod dashboard;
 mod engine_oracle;
 mod eval_cli;
+mod influxdb_faults;
 mod influxdb_sink;
 mod kafka_offsets;
 mod kafka_sink;

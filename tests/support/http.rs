@@ -135,7 +135,7 @@ fn parse(raw: &[u8]) -> Response {
 }
 
 /// Whether `data` holds every chunk up to the last (empty) one.
-fn last_chunk_read(mut data: &[u8]) -> bool {
+pub(crate) fn last_chunk_read(mut data: &[u8]) -> bool {
     loop {
         let Some(end) = data.windows(2).position(|w| w == b"\r\n") else {
             return false;

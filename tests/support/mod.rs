@@ -5,9 +5,11 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 pub mod browser;
+pub mod disk;
 pub mod http;
 pub mod influxdb;
 pub mod kafka;
+pub mod proxy;
 pub mod s3;
 pub mod server;
 pub mod services;

@@ -22,7 +22,9 @@ use super::{PartitionCheckpoint, PipelineState};
 
 const MAGIC: &[u8; 8] = b"SPNDLCKP";
 /// Bumped whenever the header or the state layout changes incompatibly.
-pub const FORMAT_VERSION: u32 = 1;
+// 2: OVER pipelines keep frame context and in-flight rows besides their
+// unreleased rows.
+pub const FORMAT_VERSION: u32 = 2;
 const PREAMBLE: usize = 8 + 4 + 4 + 8 + 4;
 
 /// The JSON header.

@@ -1,7 +1,8 @@
 //! A pipeline restored from its partitions' snapshots carries on exactly as
 //! the uninterrupted one: tumbling, hopping and session windows with
 //! DataFusion aggregates of every kind of state (sums, Welford moments,
-//! t-digests, distinct sets).
+//! t-digests, distinct sets), and per-row `OVER` features (`lag` deltas,
+//! `RANGE` and `ROWS` frames) whose frames reach back across the restore.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,7 +35,18 @@ INSERT INTO hopping SELECT machine_id, window_start, count(*), sum(rpm)
 FROM sensors GROUP BY hop(ts, INTERVAL '5' SECOND, INTERVAL '15' SECOND), machine_id;
 INSERT INTO sessions SELECT machine_id, window_start, window_end, count(*), min(temperature)
 FROM sensors GROUP BY session(ts, INTERVAL '4' SECOND), machine_id;
+CREATE TABLE deltas (machine_id VARCHAR, seq BIGINT, d1 DOUBLE, d2 DOUBLE, t_avg_5s DOUBLE,
+  rpm_4 DOUBLE) WITH ('connector' = 'console');
+INSERT INTO deltas SELECT machine_id, seq,
+  temperature - lag(temperature) OVER (PARTITION BY machine_id ORDER BY ts),
+  temperature - lag(temperature, 2) OVER (PARTITION BY machine_id ORDER BY ts),
+  avg(temperature) OVER (PARTITION BY machine_id ORDER BY ts
+                         RANGE BETWEEN INTERVAL '5' SECOND PRECEDING AND CURRENT ROW),
+  sum(rpm) OVER (PARTITION BY machine_id ORDER BY ts ROWS BETWEEN 3 PRECEDING AND CURRENT ROW)
+FROM sensors;
 ";
+
+const PIPELINES: usize = 4;
 
 const PARTITIONS: i32 = 3;
 
@@ -155,12 +167,12 @@ async fn restored_partitions_carry_on_like_the_uninterrupted_run() {
     let (first, second) = input.split_at(input.len() / 2 + 1);
 
     let mut straight = new_job(dir.path()).await;
-    let mut expected = vec![Vec::new(); 3];
+    let mut expected = vec![Vec::new(); PIPELINES];
     feed(&mut straight, &input, &mut expected).await;
     advance(&mut straight, i64::MAX, &mut expected).await;
 
     let mut before = new_job(dir.path()).await;
-    let mut got = vec![Vec::new(); 3];
+    let mut got = vec![Vec::new(); PIPELINES];
     feed(&mut before, first, &mut got).await;
     let mut after = new_job(dir.path()).await;
     let now = Instant::now();
@@ -184,7 +196,10 @@ async fn restored_partitions_carry_on_like_the_uninterrupted_run() {
     advance(&mut after, i64::MAX, &mut got).await;
 
     let (expected, got) = (sorted(expected), sorted(got));
-    for (i, name) in ["tumbling", "hopping", "sessions"].iter().enumerate() {
+    for (i, name) in ["tumbling", "hopping", "sessions", "deltas"]
+        .iter()
+        .enumerate()
+    {
         assert!(
             expected[i].len() > 100,
             "{name}: too little output to compare"
@@ -197,7 +212,7 @@ async fn restored_partitions_carry_on_like_the_uninterrupted_run() {
 async fn state_of_another_query_is_refused_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
     let mut job = new_job(dir.path()).await;
-    let mut out = vec![Vec::new(); 3];
+    let mut out = vec![Vec::new(); PIPELINES];
     feed(&mut job, &batches()[..6], &mut out).await;
     let tumbling = job.pipelines[0].snapshot(0).unwrap();
     assert!(!tumbling.is_empty());

@@ -10,6 +10,7 @@
 //! closed windows.
 
 pub mod over;
+mod over_needs;
 mod partitioned;
 pub mod slot;
 
@@ -208,11 +209,10 @@ impl CompiledPipeline {
                 Some(operator) => operator.snapshot(),
                 None => Ok(Vec::new()),
             },
-            Stage::Over(o) => Ok(o
-                .parts
-                .get(&partition)
-                .map(|p| p.operator.snapshot())
-                .unwrap_or_default()),
+            Stage::Over(o) => match o.parts.get(&partition) {
+                Some(parts) => parts.operator.snapshot(),
+                None => Ok(Vec::new()),
+            },
         }
     }
 
@@ -231,6 +231,15 @@ impl CompiledPipeline {
             Stage::Over(o) => {
                 let released = o.released.max(closed_through);
                 let parts = o.parts(partition, &self.task)?;
+                let not_carried = parts.operator.not_carried();
+                if !not_carried.is_empty() && !state.is_empty() {
+                    tracing::warn!(
+                        partition,
+                        functions = ?not_carried,
+                        "these OVER functions keep state no frame bounds: after the restore they \
+                         restart from the rows their frames still reach"
+                    );
+                }
                 parts.operator.restore(state, released)
             }
         }

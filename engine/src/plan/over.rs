@@ -19,7 +19,10 @@ use datafusion::physical_plan::{ExecutionPlan, InputOrderMode};
 use super::slot::{Slot, SlotExec};
 use futures::channel::mpsc::UnboundedSender;
 
+use super::over_needs::replay_needs;
 use crate::window::over::{OverOperator, feed};
+use crate::window::over_replay::ReplayLog;
+use datafusion::physical_plan::projection::ProjectionExec;
 
 /// The parts of an `OVER` pipeline.
 #[derive(Debug)]
@@ -56,6 +59,8 @@ pub fn split(
     let mut chain = Chain {
         time_column,
         bottom: None,
+        exprs: Vec::new(),
+        row_preserving: true,
     };
     let window = chain.rebuild(&top)?;
     let Some(bottom) = chain.bottom else {
@@ -69,7 +74,20 @@ pub fn split(
     let output = window.execute(0, task)?;
     let schema = bottom.pre.schema();
     let position = schema.index_of(time_column)?;
-    let operator = OverOperator::new(schema, position, bottom.order, bottom.sender, output);
+    // Answers are matched to rows by count: only when no node between the
+    // window nodes adds or drops rows.
+    let replay = chain.row_preserving.then(|| {
+        let needs = replay_needs(&chain.exprs, schema.field(position).data_type());
+        ReplayLog::new(needs, Arc::clone(&schema), position)
+    });
+    let operator = OverOperator::new(
+        schema,
+        position,
+        bottom.order,
+        bottom.sender,
+        output,
+        replay,
+    );
     Ok(OverParts {
         pre: bottom.pre,
         operator,
@@ -108,6 +126,10 @@ struct Bottom {
 struct Chain<'a> {
     time_column: &'a str,
     bottom: Option<Bottom>,
+    /// Every window function of the stack.
+    exprs: Vec<Arc<dyn WindowExpr>>,
+    /// Whether every node between the window nodes keeps its input rows.
+    row_preserving: bool,
 }
 
 impl Chain<'_> {
@@ -117,6 +139,9 @@ impl Chain<'_> {
             return self.rebuild(sort.input());
         }
         let Some((exprs, input)) = window_parts(node.as_ref()) else {
+            if !node.is::<ProjectionExec>() {
+                self.row_preserving = false;
+            }
             let [child] = node.children()[..] else {
                 return Err(DataFusionError::Plan(format!(
                     "{} between OVER windows is not supported on a stream",
@@ -130,6 +155,7 @@ impl Chain<'_> {
         for expr in &exprs {
             check_streamable(expr.as_ref(), self.time_column)?;
         }
+        self.exprs.extend(exprs.iter().cloned());
         let input = match input.downcast_ref::<SortExec>() {
             Some(sort) => Arc::clone(sort.input()),
             None => input,

@@ -16,6 +16,7 @@ pub mod aggregates;
 pub mod assign;
 pub mod fixed;
 pub mod over;
+pub mod over_replay;
 pub mod session;
 
 use std::sync::Arc;

@@ -34,6 +34,7 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures::{FutureExt, StreamExt};
 
 use super::event_times;
+use super::over_replay::ReplayLog;
 
 /// Rows split at a watermark.
 #[derive(Debug)]
@@ -117,6 +118,10 @@ pub struct OverOperator {
     released: i64,
     sender: Option<UnboundedSender<Result<RecordBatch>>>,
     output: SendableRecordBatchStream,
+    /// Rows in flight and frame context for checkpoints (`None`: the plan
+    /// between the window nodes changes row counts, so answers cannot be
+    /// matched to rows).
+    replay: Option<ReplayLog>,
 }
 
 impl std::fmt::Debug for OverOperator {
@@ -139,6 +144,7 @@ impl OverOperator {
         order: Vec<PhysicalSortExpr>,
         sender: UnboundedSender<Result<RecordBatch>>,
         output: SendableRecordBatchStream,
+        replay: Option<ReplayLog>,
     ) -> Self {
         Self {
             time_column,
@@ -151,6 +157,7 @@ impl OverOperator {
             released: i64::MIN,
             sender: Some(sender),
             output,
+            replay,
         }
     }
 
@@ -198,27 +205,59 @@ impl OverOperator {
         self.drain_ready()
     }
 
-    /// Unreleased rows, for a checkpoint. Rows already released live on in
-    /// the window functions' frames inside DataFusion's window stream, which
-    /// has no way to export them: a restored partition starts its frames
-    /// afresh (see docs/connectors.md, "Checkpoints").
-    pub fn snapshot(&self) -> Vec<RecordBatch> {
-        self.pending.clone()
+    /// The partition's state, for a checkpoint: the frame context and the
+    /// rows in flight in the window stream (see [`ReplayLog`]), then the
+    /// unreleased rows — always these three batches.
+    pub fn snapshot(&self) -> Result<Vec<RecordBatch>> {
+        let [context, in_flight] = match &self.replay {
+            Some(replay) => replay.snapshot()?,
+            None => [
+                RecordBatch::new_empty(Arc::clone(&self.schema)),
+                RecordBatch::new_empty(Arc::clone(&self.schema)),
+            ],
+        };
+        let pending = concat_batches(&self.schema, &self.pending)?;
+        Ok(vec![context, in_flight, pending])
     }
 
-    /// Takes over checkpointed unreleased rows; `released` is the job's
-    /// release watermark (older rows count as late from now on).
+    /// Takes over a checkpointed state (see [`Self::snapshot`]); `released`
+    /// is the job's release watermark (older rows count as late from now
+    /// on). The context and in-flight rows go into the window stream again;
+    /// the answers for the context are dropped.
     pub fn restore(&mut self, state: &[RecordBatch], released: i64) -> Result<()> {
         self.start_at(released);
+        if state.is_empty() {
+            return Ok(());
+        }
+        let [context, in_flight, pending] = state else {
+            return Err(DataFusionError::Plan(format!(
+                "an OVER checkpoint holds 3 parts, this one {}",
+                state.len()
+            )));
+        };
         for batch in state {
             if batch.schema().fields().len() != self.schema.fields().len() {
                 return Err(DataFusionError::Plan(
                     "the checkpointed OVER rows do not fit this query's columns".into(),
                 ));
             }
-            self.buffer(batch.clone())?;
         }
-        Ok(())
+        let replayed = match &mut self.replay {
+            Some(replay) => Some(replay.restore(context, in_flight)?),
+            None => None,
+        };
+        if let Some(rows) = replayed.filter(|r| r.num_rows() > 0) {
+            self.send(rows)?;
+        }
+        self.buffer(pending.clone())
+    }
+
+    /// Window functions whose state a restore cannot rebuild exactly.
+    pub fn not_carried(&self) -> Vec<String> {
+        self.replay.as_ref().map_or_else(
+            || vec!["every OVER function".into()],
+            |r| r.not_carried().to_vec(),
+        )
     }
 
     /// Starts a new partition's operator at the job's release watermark.
@@ -272,16 +311,27 @@ impl OverOperator {
             .sender
             .as_ref()
             .ok_or_else(|| DataFusionError::Internal("OVER input already ended".into()))?;
+        if let Some(replay) = &mut self.replay {
+            replay.sent(&rows);
+        }
         sender
             .unbounded_send(Ok(rows))
             .map_err(|e| DataFusionError::Internal(format!("OVER window stream stopped: {e}")))
+    }
+
+    /// An answer of the window stream, minus answers to replayed context.
+    fn answered(&mut self, out: RecordBatch) -> Result<Option<RecordBatch>> {
+        match &mut self.replay {
+            Some(replay) => replay.answered(out),
+            None => Ok(Some(out)),
+        }
     }
 
     /// Results the stream can produce without more input.
     fn drain_ready(&mut self) -> Result<Vec<RecordBatch>> {
         let mut out = Vec::new();
         while let Some(Some(next)) = self.output.next().now_or_never() {
-            out.push(next?);
+            out.extend(self.answered(next?)?);
         }
         Ok(out)
     }
@@ -289,7 +339,7 @@ impl OverOperator {
     async fn drain_all(&mut self) -> Result<Vec<RecordBatch>> {
         let mut out = Vec::new();
         while let Some(next) = self.output.next().await {
-            out.push(next?);
+            out.extend(self.answered(next?)?);
         }
         Ok(out)
     }

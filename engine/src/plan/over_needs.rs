@@ -1,0 +1,123 @@
+//! How far back a stack of `OVER` window functions can look, read off their
+//! frames: what [`crate::window::over_replay::ReplayLog`] must keep so that
+//! a restored partition computes the same results as an uninterrupted one.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, TimeUnit};
+use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits};
+use datafusion::physical_expr::expressions::Literal;
+use datafusion::physical_expr::window::{SlidingAggregateWindowExpr, StandardWindowExpr};
+use datafusion::physical_plan::windows::{WindowExpr, WindowUDFExpr};
+use datafusion::scalar::ScalarValue;
+
+use crate::window::over_replay::ReplayNeeds;
+
+/// The look-back of `exprs` on rows whose event time has type `time_type`.
+pub(crate) fn replay_needs(exprs: &[Arc<dyn WindowExpr>], time_type: &DataType) -> ReplayNeeds {
+    let mut needs = ReplayNeeds {
+        keys: exprs
+            .first()
+            .map(|e| e.partition_by().to_vec())
+            .unwrap_or_default(),
+        rows: 0,
+        span: 0,
+        not_carried: Vec::new(),
+    };
+    let first_keys: Vec<String> = needs.keys.iter().map(|k| k.to_string()).collect();
+    for expr in exprs {
+        let keys: Vec<String> = expr.partition_by().iter().map(|k| k.to_string()).collect();
+        let name = short_name(expr.as_ref());
+        if keys != first_keys {
+            // Context is kept per key of the first function only.
+            needs.not_carried.push(name);
+            continue;
+        }
+        match look_back(expr.as_ref(), time_type) {
+            Some(LookBack::Rows(n)) => needs.rows = needs.rows.max(n),
+            Some(LookBack::Span(span)) => needs.span = needs.span.max(span),
+            None => needs.not_carried.push(name),
+        }
+    }
+    needs
+}
+
+enum LookBack {
+    Rows(usize),
+    Span(i64),
+}
+
+fn short_name(expr: &dyn WindowExpr) -> String {
+    let name = expr.name();
+    name.split(" PARTITION BY")
+        .next()
+        .unwrap_or(name)
+        .to_string()
+}
+
+/// What one function looks back at; `None` if its state is not bounded by
+/// a frame (running totals, `row_number`, detectors).
+fn look_back(expr: &dyn WindowExpr, time_type: &DataType) -> Option<LookBack> {
+    if let Some(standard) = expr.as_any().downcast_ref::<StandardWindowExpr>() {
+        let udf = standard
+            .get_standard_func_expr()
+            .as_any()
+            .downcast_ref::<WindowUDFExpr>()?;
+        if !expr.name().to_ascii_lowercase().starts_with("lag(") {
+            return None;
+        }
+        let offset = match udf.args().get(1) {
+            Some(arg) => literal_count(arg.downcast_ref::<Literal>()?.value())?,
+            None => 1,
+        };
+        return Some(LookBack::Rows(offset));
+    }
+    expr.as_any().downcast_ref::<SlidingAggregateWindowExpr>()?;
+    let frame = expr.get_window_frame();
+    let WindowFrameBound::Preceding(value) = &frame.start_bound else {
+        // CURRENT ROW: only the row and its peers.
+        return Some(LookBack::Rows(0));
+    };
+    match frame.units {
+        WindowFrameUnits::Rows => literal_count(value).map(LookBack::Rows),
+        WindowFrameUnits::Range => span_in(value, time_type).map(LookBack::Span),
+        WindowFrameUnits::Groups => None,
+    }
+}
+
+fn literal_count(value: &ScalarValue) -> Option<usize> {
+    match value {
+        ScalarValue::UInt64(Some(n)) => usize::try_from(*n).ok(),
+        ScalarValue::Int64(Some(n)) => usize::try_from(*n).ok(),
+        _ => None,
+    }
+}
+
+/// A `RANGE … PRECEDING` interval in the event-time column's unit
+/// (months count as 31 days: an upper bound keeps more, never less).
+fn span_in(value: &ScalarValue, time_type: &DataType) -> Option<i64> {
+    let nanos: i128 = match value {
+        ScalarValue::IntervalMonthDayNano(Some(v)) => {
+            (i128::from(v.months) * 31 + i128::from(v.days)) * 86_400_000_000_000
+                + i128::from(v.nanoseconds)
+        }
+        ScalarValue::IntervalDayTime(Some(v)) => {
+            (i128::from(v.days) * 86_400_000 + i128::from(v.milliseconds)) * 1_000_000
+        }
+        ScalarValue::IntervalYearMonth(Some(m)) => i128::from(*m) * 31 * 86_400_000_000_000,
+        ScalarValue::DurationSecond(Some(v)) => i128::from(*v) * 1_000_000_000,
+        ScalarValue::DurationMillisecond(Some(v)) => i128::from(*v) * 1_000_000,
+        ScalarValue::DurationMicrosecond(Some(v)) => i128::from(*v) * 1_000,
+        ScalarValue::DurationNanosecond(Some(v)) => i128::from(*v),
+        _ => return None,
+    };
+    let per_unit: i128 = match time_type {
+        DataType::Timestamp(TimeUnit::Second, _) => 1_000_000_000,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => 1_000_000,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => 1_000,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => 1,
+        _ => return None,
+    };
+    // Rounded up: keeping one unit more is harmless, one less is not.
+    i64::try_from((nanos.max(0) + per_unit - 1) / per_unit).ok()
+}

@@ -61,7 +61,12 @@ fn run_job(job: &Path, topic: &str, out: &Path) -> String {
 
 /// The topic's records as a JSON lines file for the oracle.
 pub(crate) fn dump_topic(topic: &str, path: &Path) -> usize {
-    let records = read_all(kafka(), topic);
+    dump_topic_from(kafka(), topic, path)
+}
+
+/// The same from the broker at `brokers`.
+pub(crate) fn dump_topic_from(brokers: &str, topic: &str, path: &Path) -> usize {
+    let records = read_all(brokers, topic);
     let mut file = std::fs::File::create(path).unwrap();
     for r in &records {
         file.write_all(&r.payload).unwrap();

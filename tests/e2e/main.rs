@@ -6,6 +6,7 @@
 
 mod bad_input;
 mod dashboard;
+mod deployment;
 mod engine_oracle;
 mod eval_cli;
 mod influxdb_faults;

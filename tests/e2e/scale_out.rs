@@ -6,40 +6,28 @@
 //! three, then two, then one worker — and the history equals one run's
 //! (the batch oracle), with every reading reconciled.
 
-use std::fs::File;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use crate::deployment::{Deployment, Running, wait_for};
 use crate::kafka_offsets::committed;
-use crate::recovery::{Deployment, wait_for};
 
 /// A running worker whose log goes to a file.
-struct Worker {
-    child: Child,
-    log: std::path::PathBuf,
-}
+struct Worker(Running);
 
 impl Worker {
     fn start(deployment: &Deployment, name: &str) -> Self {
         let log = deployment.dir.path().join(format!("{name}.log"));
-        let child = deployment
-            .worker(name)
-            .env("SPINDLE_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        Self { child, log }
+        Self(Running::start(deployment.worker(name), log))
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.0.log()
     }
 
     /// Waits until the log has `count` lines containing `text`.
     fn wait_log(&self, text: &str, count: usize) {
         wait_for(
-            &format!("{text} ×{count} in {}", self.log.display()),
+            &format!("{text} ×{count} in {}", self.0.log_path.display()),
             Duration::from_secs(120),
             || self.log().matches(text).count() >= count,
         );
@@ -47,12 +35,8 @@ impl Worker {
 
     /// Ctrl-C: the worker takes a final checkpoint and exits cleanly.
     fn interrupt(mut self) {
-        let status = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
+        self.0.signal("INT");
+        let exit = self.0.child.wait().unwrap();
         assert!(exit.success(), "worker failed:\n{}", self.log());
     }
 }
@@ -91,8 +75,8 @@ async fn workers_join_die_and_leave_and_the_history_equals_one_run() {
     // kill -9 one of them: after the session timeout its partitions move to
     // the survivors, which resume from its checkpoints.
     let mut killed = second;
-    killed.child.kill().unwrap();
-    killed.child.wait().unwrap();
+    killed.0.child.kill().unwrap();
+    killed.0.child.wait().unwrap();
     let before = restored_partitions(&first.log()) + restored_partitions(&third.log());
     wait_for(
         "the survivors to take the dead worker's partitions",

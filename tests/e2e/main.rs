@@ -5,6 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod bad_input;
+mod broker_restart;
 mod dashboard;
 mod deployment;
 mod engine_oracle;

@@ -155,6 +155,74 @@ pub fn produce(brokers: &str, topic: &str, partitions: i32, records: &[(String, 
     assert_eq!(producer.in_flight_count(), 0, "every record acknowledged");
 }
 
+/// A Kafka broker of one test's own: `scripts/kafka.sh` on free ports with
+/// its own data folder, to stop and start again without disturbing the
+/// shared broker the other tests use. Stopped and wiped when dropped.
+#[derive(Debug)]
+pub struct PrivateBroker {
+    port: u16,
+    controller_port: u16,
+    data_dir: std::path::PathBuf,
+    /// `127.0.0.1:PORT`.
+    pub bootstrap: String,
+}
+
+impl PrivateBroker {
+    /// Starts a broker on two free ports (formatting its storage first).
+    pub fn start() -> Self {
+        let mut broker = Self {
+            port: crate::services::free_port(),
+            controller_port: crate::services::free_port(),
+            data_dir: std::env::temp_dir().join(crate::services::unique("spindle-kafka")),
+            bootstrap: String::new(),
+        };
+        broker.bootstrap = broker.script(&["start"]);
+        broker
+    }
+
+    /// Stops it (Kafka's controlled shutdown), keeping its data.
+    pub fn stop(&self) {
+        self.script(&["stop"]);
+    }
+
+    /// Starts it again on the same ports with the same data.
+    pub fn restart(&self) {
+        self.script(&["start"]);
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new("bash");
+        command
+            .arg(crate::services::repo_root().join("scripts/kafka.sh"))
+            .args(args)
+            .env("KAFKA_PORT", self.port.to_string())
+            .env("KAFKA_CONTROLLER_PORT", self.controller_port.to_string())
+            .env("KAFKA_DATA_DIR", &self.data_dir);
+        command
+    }
+
+    fn script(&self, args: &[&str]) -> String {
+        let output = self
+            .command(args)
+            .output()
+            .expect("running scripts/kafka.sh");
+        assert!(
+            output.status.success(),
+            "kafka.sh {args:?} (port {}): {}",
+            self.port,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout.lines().last().unwrap_or_default().trim().to_string()
+    }
+}
+
+impl Drop for PrivateBroker {
+    fn drop(&mut self) {
+        let _ = self.command(&["stop", "--wipe"]).output();
+    }
+}
+
 /// Kafka's murmur2 hash (the Java client's `Utils.murmur2`), written out
 /// independently of librdkafka as the partitioning oracle.
 pub fn murmur2(data: &[u8]) -> i32 {

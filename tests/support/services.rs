@@ -47,6 +47,15 @@ pub fn kafka() -> &'static str {
         .get_or_init(|| std::env::var("SPINDLE_TEST_KAFKA").unwrap_or_else(|_| start("kafka.sh")))
 }
 
+/// A TCP port on 127.0.0.1 nothing listens on now, for a test's private
+/// server.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
 /// A name no other test run uses (topics, groups).
 pub fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()

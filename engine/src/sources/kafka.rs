@@ -4,7 +4,8 @@
 //! micro-batches (bounded by records, bytes and wait), copying payloads
 //! straight into the batch's contiguous buffer. Offsets are committed when
 //! the job says so (once the rows before them are in durable output; see
-//! `job/offsets.rs`), asynchronously, and synchronously when the source stops.
+//! `job/offsets.rs`), asynchronously; the last one, when the source stops, is
+//! waited for up to 10 s (a broker outage must not keep the job from exiting).
 //!
 //! Options: `topic` (required), `properties.bootstrap.servers` (required),
 //! `properties.group.id` (required), `scan.startup.mode` =
@@ -125,12 +126,7 @@ fn consume(
         if builder.is_empty() {
             // Between micro-batches, not per record: the job's commit
             // requests come at most every commit interval.
-            commit(
-                &consumer,
-                &config.topic,
-                &cx.take_commits(),
-                CommitMode::Async,
-            );
+            commit(&consumer, &config.topic, &cx.take_commits());
         }
         let poll_wait = if builder.is_empty() {
             cx.limits.max_wait
@@ -196,20 +192,46 @@ fn consume(
             }
         }
     }
-    commit(
-        &consumer,
-        &config.topic,
-        &cx.take_commits(),
-        CommitMode::Sync,
-    );
+    final_commit(&consumer, &config.topic, &cx.take_commits());
     Ok(())
 }
 
-/// Commits `offsets` (partition, next offset to read); a failure is logged:
-/// the next commit covers the same records.
-fn commit(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)], mode: CommitMode) {
-    if offsets.is_empty() {
+/// How long a stopping source waits for its last commit to be answered.
+const FINAL_COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The last commit, waited for but not forever: librdkafka's synchronous
+/// commit never returns while the group coordinator is unreachable, and a
+/// job stopped during a broker outage must still exit. An offset left
+/// uncommitted is covered by the partition's checkpoint (or, without
+/// checkpoints, read again from the previous commit: at-least-once).
+fn final_commit(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)]) {
+    let answered = consumer.context().commits_answered();
+    if !commit(consumer, topic, offsets) {
         return;
+    }
+    let deadline = Instant::now() + FINAL_COMMIT_TIMEOUT;
+    while consumer.context().commits_answered() == answered {
+        if Instant::now() >= deadline {
+            tracing::warn!(
+                topic,
+                ?offsets,
+                "the final offset commit was not answered in time (broker unreachable?); \
+                 stopping without it"
+            );
+            return;
+        }
+        // Serves the commit's answer; records polled now are dropped
+        // unread (their offsets are not committed).
+        let _ = consumer.poll(Duration::from_millis(100));
+    }
+}
+
+/// Commits `offsets` (partition, next offset to read) asynchronously; a
+/// failure is logged: the next commit covers the same records. `false` when
+/// nothing was sent.
+fn commit(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)]) -> bool {
+    if offsets.is_empty() {
+        return false;
     }
     let mut list = TopicPartitionList::new();
     for &(partition, offset) in offsets {
@@ -217,9 +239,15 @@ fn commit(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)], mode: Commit
             tracing::warn!(topic, partition, %error, "bad offset to commit");
         }
     }
-    match consumer.commit(&list, mode) {
-        Ok(()) => tracing::debug!(topic, ?offsets, "committed offsets"),
-        Err(error) => tracing::warn!(topic, %error, "committing offsets failed; will retry"),
+    match consumer.commit(&list, CommitMode::Async) {
+        Ok(()) => {
+            tracing::debug!(topic, ?offsets, "committing offsets");
+            true
+        }
+        Err(error) => {
+            tracing::warn!(topic, %error, "committing offsets failed; will retry");
+            false
+        }
     }
 }
 
@@ -237,14 +265,27 @@ fn caught_up(consumer: &Consumer, topic: &str, assigned: &[i32], tracker: &Progr
         let Some(next) = tracker.next_offset(p).or_else(|| context.start_offset(p)) else {
             return false;
         };
-        let high = context.high_watermark(p).or_else(|| {
-            consumer
+        match at_end(next, context.high_watermark(p), context.leader_up(p)) {
+            Some(at_end) => at_end,
+            None => consumer
                 .fetch_watermarks(topic, p, Timeout::After(Duration::from_secs(2)))
-                .ok()
-                .map(|(low, high)| high.max(low))
-        });
-        high.is_some_and(|high| next >= high)
+                .is_ok_and(|(low, high)| next >= high.max(low)),
+        }
     })
+}
+
+/// Whether a partition read up to `next` is at its end by librdkafka's
+/// statistics (its high watermark `high`, and whether its leader was
+/// connected); `None` before the first statistics (ask the broker). While
+/// the leader is unreachable the high watermark is the last one seen: a job
+/// must not call its input exhausted (and stop, with `--until-idle`) on
+/// what it cannot know.
+fn at_end(next: i64, high: Option<i64>, leader_up: Option<bool>) -> Option<bool> {
+    match (high, leader_up) {
+        (Some(_), Some(false)) => Some(false),
+        (Some(high), _) => Some(next >= high),
+        (None, _) => None,
+    }
 }
 
 /// How far each assigned partition has been read, against its end from
@@ -302,5 +343,19 @@ impl Progress {
 
     fn checked(&mut self) {
         self.last_check = Some(Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::at_end;
+
+    #[test]
+    fn a_partition_is_at_its_end_only_while_its_leader_is_reachable() {
+        assert_eq!(at_end(100, Some(100), Some(true)), Some(true));
+        assert_eq!(at_end(99, Some(100), Some(true)), Some(false));
+        // A broker outage: the last high watermark seen proves nothing.
+        assert_eq!(at_end(100, Some(100), Some(false)), Some(false));
+        assert_eq!(at_end(100, None, None), None, "no statistics yet: ask");
     }
 }

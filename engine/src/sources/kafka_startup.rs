@@ -96,6 +96,12 @@ pub struct StartupContext {
     /// (`statistics.interval.ms`): what the fetch responses reported, so the
     /// caught-up check needs no broker round trip.
     high_watermarks: Mutex<BTreeMap<i32, i64>>,
+    /// Whether each partition's leader was connected in the latest
+    /// statistics: a high watermark is only news while it is (a broker that
+    /// went away leaves its last one behind).
+    leader_up: Mutex<BTreeMap<i32, bool>>,
+    /// Counts the answers to offset commits (served by `poll`).
+    commits_answered: AtomicU64,
     /// Bumped on every change of `assigned`: the poll loop checks it per
     /// record without asking librdkafka (whose `assignment()` is a round
     /// trip to its main thread).
@@ -192,6 +198,8 @@ impl StartupContext {
             starts: Mutex::new(BTreeMap::new()),
             assigned: Mutex::new(BTreeSet::new()),
             high_watermarks: Mutex::new(BTreeMap::new()),
+            leader_up: Mutex::new(BTreeMap::new()),
+            commits_answered: AtomicU64::new(0),
             generation: AtomicU64::new(0),
             checkpointing: None,
             restored: Mutex::new(BTreeMap::new()),
@@ -202,6 +210,17 @@ impl StartupContext {
     /// The latest high watermark librdkafka reported for `partition`.
     pub fn high_watermark(&self, partition: i32) -> Option<i64> {
         self.high_watermarks.lock().ok()?.get(&partition).copied()
+    }
+
+    /// Whether `partition`'s leader was connected in the latest statistics
+    /// (`None` before the first).
+    pub fn leader_up(&self, partition: i32) -> Option<bool> {
+        self.leader_up.lock().ok()?.get(&partition).copied()
+    }
+
+    /// How many offset commits have been answered (either way) so far.
+    pub fn commits_answered(&self) -> u64 {
+        self.commits_answered.load(Ordering::Acquire)
     }
 
     /// Changes whenever the assignment changes.
@@ -302,20 +321,39 @@ fn watermark_start(
 
 impl ClientContext for StartupContext {
     fn stats(&self, statistics: Statistics) {
-        let Ok(mut highs) = self.high_watermarks.lock() else {
+        let (Ok(mut highs), Ok(mut leader_up)) =
+            (self.high_watermarks.lock(), self.leader_up.lock())
+        else {
             return;
         };
+        let up: BTreeSet<i32> = statistics
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0 && b.state == "UP")
+            .map(|b| b.nodeid)
+            .collect();
         for topic in statistics.topics.values() {
             for (partition, p) in &topic.partitions {
-                if *partition >= 0 && p.hi_offset >= 0 {
+                if *partition < 0 {
+                    continue;
+                }
+                if p.hi_offset >= 0 {
                     highs.insert(*partition, p.hi_offset);
                 }
+                leader_up.insert(*partition, up.contains(&p.leader));
             }
         }
     }
 }
 
 impl ConsumerContext for StartupContext {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        if let Err(error) = result {
+            tracing::warn!(%error, "committing offsets failed; the next commit covers them");
+        }
+        self.commits_answered.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,

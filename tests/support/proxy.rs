@@ -418,6 +418,56 @@ fn body_len(request: &[u8]) -> usize {
 mod tests {
     use super::*;
 
+    /// A server answering 204 to every request.
+    fn upstream() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut conn = Conn::new(stream.try_clone().unwrap());
+                    let stop = AtomicBool::new(false);
+                    while conn.read_message(Kind::Request, &stop).is_some() {
+                        let answer = b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+                        let _ = (&stream).write_all(answer);
+                    }
+                });
+            }
+        });
+        format!("http://{address}")
+    }
+
+    #[test]
+    fn answers_k_requests_then_forwards_and_refuses_when_told() {
+        let proxy = Proxy::start(&upstream());
+        proxy.set(Fault::Answer {
+            status: 503,
+            headers: vec![("Retry-After".into(), "1".into())],
+            body: "{}".into(),
+            times: 2,
+        });
+        let post = || crate::http::request(&proxy.url, "POST", "/write", &[], Some(b"m f=1"));
+        let first = post();
+        assert_eq!(first.status, 503);
+        assert_eq!(first.header("retry-after"), Some("1"));
+        assert_eq!([post().status, post().status], [503, 204]);
+        assert_eq!(proxy.fault(), Fault::PassThrough);
+        proxy.set(Fault::MaxBody(3));
+        assert_eq!(post().status, 413);
+        proxy.set(Fault::Refuse);
+        let mut stream = TcpStream::connect(proxy.url.trim_start_matches("http://")).unwrap();
+        let _ = stream.write_all(b"GET /ping HTTP/1.1\r\n\r\n");
+        let mut buffer = [0u8; 64];
+        assert_eq!(
+            stream.read(&mut buffer).unwrap_or(0),
+            0,
+            "closed unanswered"
+        );
+        let stats = proxy.stats();
+        assert_eq!(stats.answered.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.forwarded.load(Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn messages_end_where_their_framing_says() {
         let request = b"POST /write HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET";

@@ -13,6 +13,8 @@
 #   SPINDLE_CACHE      cache folder outside the clone (default ~/.cache/spindle)
 #   CARGO_TARGET_DIR   build folder (default $SPINDLE_CACHE/target, reused across runs)
 #   SPINDLE_SKIP_LINT  set to 1 to skip `cargo fmt --check` and clippy
+#   SPINDLE_FUZZ_SECONDS  seconds per fuzz target after the tests (default 30;
+#                      0 skips; skipped by default when a test filter is given)
 #   extra arguments    passed to `cargo test` (e.g. a test name filter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +78,17 @@ cargo test --workspace "$@" 2>&1 | tee -a "$log"
 status=${PIPESTATUS[0]}
 set -e
 if [ "$status" = 0 ] && [ "$deploy_status" != 0 ]; then status=$deploy_status; fi
+
+# Every parser of outside input, fuzzed for a bounded time from the seeds in
+# fuzz/corpus/ (scripts/fuzz.sh, docs/fuzzing.md): a crash fails the run.
+fuzz_seconds="${SPINDLE_FUZZ_SECONDS:-30}"
+if [ "$#" -gt 0 ] && [ -z "${SPINDLE_FUZZ_SECONDS:-}" ]; then fuzz_seconds=0; fi
+fuzz_status=0
+if [ "$fuzz_seconds" != 0 ]; then
+  step "fuzzing (${fuzz_seconds}s per target)"
+  scripts/fuzz.sh "$fuzz_seconds" || fuzz_status=$?
+fi
+if [ "$status" = 0 ] && [ "$fuzz_status" != 0 ]; then status=$fuzz_status; fi
 
 # One closing line over every runner (cargo's harness and the slt runner).
 totals=$(awk '

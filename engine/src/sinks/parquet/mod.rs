@@ -87,6 +87,9 @@ pub struct ParquetSink {
     job: String,
     /// Completed files per origin (source, partition), not yet checkpointed.
     staged: BTreeMap<(String, i32), Vec<StagedFile>>,
+    /// The writes of staged files, by staged path: their latency ends when
+    /// publishing makes them visible, not when they are complete.
+    staged_writes: BTreeMap<String, PendingWrites>,
     /// Files started per origin in its current epoch.
     sequence: BTreeMap<(String, i32), (u64, u64)>,
 }
@@ -138,6 +141,7 @@ impl ParquetSink {
             latency: CommitLatency::default(),
             job: job.to_string(),
             staged: BTreeMap::new(),
+            staged_writes: BTreeMap::new(),
             sequence: BTreeMap::new(),
         })
     }
@@ -226,19 +230,21 @@ impl ParquetSink {
                     context: format!("completing {}", self.location.display(&path)),
                     source,
                 })?;
-            self.latency
-                .committed(file.writes, Instant::now(), at_close);
             tracing::debug!(sink = %self.name, %path, "parquet file complete");
-            if let Some((origin, target)) = file.target {
-                self.staged
-                    .entry((origin.source, origin.partition))
-                    .or_default()
-                    .push(StagedFile {
-                        sink: self.name.clone(),
-                        staged: path.to_string(),
-                        target: target.to_string(),
-                    });
-            }
+            let Some((origin, target)) = file.target else {
+                self.latency
+                    .committed(file.writes, Instant::now(), at_close);
+                return Ok(());
+            };
+            self.staged_writes.insert(path.to_string(), file.writes);
+            self.staged
+                .entry((origin.source, origin.partition))
+                .or_default()
+                .push(StagedFile {
+                    sink: self.name.clone(),
+                    staged: path.to_string(),
+                    target: target.to_string(),
+                });
         }
         Ok(())
     }
@@ -319,12 +325,22 @@ impl Sink for ParquetSink {
             .filter(|f| f.sink == self.name)
             .cloned()
             .collect();
-        exactly_once::publish(self.location.store.as_ref(), &mine).await
+        exactly_once::publish(self.location.store.as_ref(), &mine).await?;
+        let published = Instant::now();
+        for file in &mine {
+            if let Some(writes) = self.staged_writes.remove(&file.staged) {
+                self.latency.committed(writes, published, false);
+            }
+        }
+        Ok(())
     }
 
     async fn discard_staged(&mut self, origin: &Origin) -> Result<()> {
         let dir = exactly_once::staging_dir(&self.location.prefix, &self.job, origin);
         let removed = exactly_once::discard(self.location.store.as_ref(), &dir).await?;
+        let prefix = dir.to_string();
+        self.staged_writes
+            .retain(|path, _| !path.starts_with(&prefix));
         if removed > 0 {
             tracing::info!(
                 sink = %self.name, %dir, removed,

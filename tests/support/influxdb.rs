@@ -2,12 +2,11 @@
 //! `scripts/influxdb.sh` needs anyway), and private servers a test may stop
 //! and restart without disturbing the shared one.
 
-use std::net::TcpListener;
 use std::process::Command;
 
 use serde_json::Value;
 
-use crate::services::repo_root;
+use crate::services::{free_port, repo_root};
 
 /// Runs InfluxQL `q` against database `db` (`epoch=ns`: times as integer
 /// nanoseconds) and returns the JSON answer; panics on an HTTP error or an
@@ -116,12 +115,4 @@ impl Drop for PrivateServer {
             .env("INFLUXDB_RPC_PORT", self.rpc_port.to_string())
             .output();
     }
-}
-
-/// A port nobody listens on now.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }

@@ -5,7 +5,7 @@
 
 use std::sync::Once;
 
-use spindle_engine::checkpoint::format::{decode, encode};
+use spindle_engine::checkpoint::format::{FORMAT_VERSION, decode, encode};
 
 /// `"SPNDLCKP" | version u32 | header length u32 | body length u64 | CRC u32`
 /// (engine/src/checkpoint/format.rs).
@@ -32,13 +32,16 @@ fn read_one(bytes: &[u8]) {
     assert_eq!(checkpoint, again, "round trip changed the checkpoint");
 }
 
-/// `data` with a body length that fits and the CRC of what follows the
-/// preamble; `None` if it is too short or not a checkpoint at all.
+/// `data` with the current version, a body length that fits and the CRC of
+/// what follows the preamble; `None` if it is too short or not a checkpoint at all.
 fn repair(data: &[u8]) -> Option<Vec<u8>> {
     if data.len() < PREAMBLE || !data.starts_with(b"SPNDLCKP") {
         return None;
     }
     let mut bytes = data.to_vec();
+    // The version this reader reads, so seeds stay useful across bumps (the
+    // raw pass above still tests the version check).
+    bytes[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
     let available = bytes.len() - PREAMBLE;
     let announced = u32::from_le_bytes(bytes[12..16].try_into().ok()?) as usize;
     let header_len = announced.min(available);

@@ -11,10 +11,11 @@
 //! that is short, has another magic or version, or whose checksum does not
 //! match is rejected as a whole, so a torn write is never half-restored.
 
-use std::io::Cursor;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use arrow::array::RecordBatch;
-use arrow::ipc::reader::StreamReader;
+use arrow::buffer::Buffer;
+use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 use serde::{Deserialize, Serialize};
 
@@ -165,14 +166,133 @@ fn read_section(body: &[u8], section: &Section) -> Result<PipelineState, String>
         let bytes = body
             .get(start..end)
             .ok_or_else(|| format!("state of {} lies outside the file", section.sink))?;
-        let reader = StreamReader::try_new(Cursor::new(bytes), None)
-            .map_err(|e| format!("state of {}: {e}", section.sink))?;
-        for batch in reader {
-            batches.push(batch.map_err(|e| format!("state of {}: {e}", section.sink))?);
-        }
+        batches = read_ipc(bytes).map_err(|e| format!("state of {}: {e}", section.sink))?;
     }
     Ok(PipelineState {
         sink: section.sink.clone(),
         batches,
     })
+}
+
+/// The record batches of one Arrow IPC stream held in memory.
+///
+/// `StreamDecoder`, not `StreamReader`: the reader allocates whatever a
+/// message announces before reading it (up to 2 GiB of metadata, any `i64`
+/// of body, so a corrupt length aborts the process), while the decoder only
+/// ever holds bytes that are there. Arrow's IPC code also panics on some
+/// malformed schemas and buffers (`unwrap`s in its flatbuffer conversion);
+/// the checksum makes such a file unlikely, but a checkpoint that cannot be
+/// read must be an error that falls back to the previous one, never a dead
+/// worker, so a panic in there is turned into an error (found by fuzzing,
+/// see docs/fuzzing.md).
+fn read_ipc(bytes: &[u8]) -> Result<Vec<RecordBatch>, String> {
+    let decode = || -> Result<Vec<RecordBatch>, String> {
+        let mut buffer = Buffer::from(bytes);
+        let mut decoder = StreamDecoder::new();
+        let mut batches = Vec::new();
+        while let Some(batch) = decoder.decode(&mut buffer).map_err(|e| e.to_string())? {
+            batches.push(batch);
+        }
+        decoder.finish().map_err(|e| e.to_string())?;
+        Ok(batches)
+    };
+    catch_unwind(AssertUnwindSafe(decode)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("a panic");
+        Err(format!("malformed Arrow IPC data ({message})"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    /// A checkpoint whose one pipeline holds two Int64 columns of 37 rows:
+    /// the record batch's body (two buffers of 296 bytes padded to 320) is a
+    /// number no other field of its IPC message holds.
+    fn checkpoint() -> PartitionCheckpoint {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, false),
+            Field::new("b", DataType::Int64, false),
+        ]));
+        let column = Arc::new(Int64Array::from_iter_values(0..37));
+        let batch = RecordBatch::try_new(schema, vec![column.clone(), column]).unwrap();
+        PartitionCheckpoint {
+            job: "j".into(),
+            source: "s".into(),
+            partition: 0,
+            epoch: 1,
+            next_offset: 10,
+            watermark: None,
+            closed_through: i64::MIN,
+            created_ms: 0,
+            staged: Vec::new(),
+            pipelines: vec![PipelineState {
+                sink: "out".into(),
+                batches: vec![batch],
+            }],
+        }
+    }
+
+    /// `bytes` (a whole file) with `patch` applied to its body, the IPC
+    /// stream, and the checksum made right again.
+    fn with_body_patched(bytes: &[u8], patch: impl FnOnce(&mut [u8])) -> Vec<u8> {
+        let mut bytes = bytes.to_vec();
+        let header_len = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        patch(&mut bytes[PREAMBLE + header_len..]);
+        let crc = crc32fast::hash(&bytes[PREAMBLE..]);
+        bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let original = checkpoint();
+        assert_eq!(decode(&encode(&original).unwrap()).unwrap(), original);
+    }
+
+    /// Found by fuzzing: Arrow's `StreamReader` sized a buffer by the
+    /// metadata length the stream announced (2 GiB, zero-filled) before
+    /// finding the stream far shorter.
+    #[test]
+    fn an_announced_metadata_length_beyond_the_state_is_an_error() {
+        let bytes = with_body_patched(&encode(&checkpoint()).unwrap(), |ipc| {
+            assert_eq!(ipc[..4], [0xff; 4], "continuation marker");
+            ipc[4..8].copy_from_slice(&0x7fff_fff0_i32.to_le_bytes());
+        });
+        let error = decode(&bytes).unwrap_err();
+        assert!(error.starts_with("state of out: "), "{error}");
+    }
+
+    /// A body length of 2^50 bytes: the old reader asked the allocator for
+    /// it and the process aborted (no error, no fallback to the previous
+    /// checkpoint).
+    #[test]
+    fn an_announced_body_length_beyond_the_state_is_an_error() {
+        let bytes = with_body_patched(&encode(&checkpoint()).unwrap(), |ipc| {
+            // Second message (the record batch): find its bodyLength in the
+            // metadata and make it 2^50.
+            let schema_len = i32::from_le_bytes(ipc[4..8].try_into().unwrap()) as usize;
+            let at = 8 + schema_len;
+            let meta_len = i32::from_le_bytes(ipc[at + 4..at + 8].try_into().unwrap()) as usize;
+            let meta = &mut ipc[at + 8..at + 8 + meta_len];
+            let message = arrow::ipc::root_as_message(meta).unwrap();
+            let needle = message.bodyLength().to_le_bytes();
+            let found: Vec<usize> = (0..meta.len() - 8)
+                .filter(|&i| meta[i..i + 8] == needle)
+                .collect();
+            assert_eq!(found.len(), 1, "bodyLength found once");
+            meta[found[0]..found[0] + 8].copy_from_slice(&(1_i64 << 50).to_le_bytes());
+        });
+        let error = decode(&bytes).unwrap_err();
+        assert!(error.starts_with("state of out: "), "{error}");
+    }
 }

@@ -29,18 +29,31 @@ impl JsonDecoder {
     }
 
     /// Decodes records `range` of `raw` as one batch, or says why not.
+    ///
+    /// The records go into one decoder one by one, each checked to add
+    /// exactly one whole object: decoded as one run of bytes, a record with
+    /// two objects followed by two records holding halves of one (`{"a":` and
+    /// `1}`) gave three rows for three records, so the halves passed and the
+    /// rows landed on the wrong offsets (found by fuzzing, docs/fuzzing.md).
     fn try_decode(&self, raw: &RawBatch, range: Range<usize>) -> Result<RecordBatch, String> {
         let count = range.len();
-        let first = &raw.records[range.start];
-        let last = &raw.records[range.end - 1];
-        let bytes = &raw.data[first.range.start..last.range.end];
         let mut decoder = ReaderBuilder::new(self.schema.clone())
             .with_batch_size(count.max(1))
             .build_decoder()
             .map_err(|e| e.to_string())?;
-        let consumed = decoder.decode(bytes).map_err(|e| e.to_string())?;
-        if consumed < bytes.len() && !bytes[consumed..].iter().all(u8::is_ascii_whitespace) {
-            return Err("record holds more than one JSON value".into());
+        for (done, i) in range.enumerate() {
+            let bytes = raw.payload(i);
+            let consumed = decoder.decode(bytes).map_err(|e| e.to_string())?;
+            if decoder.has_partial_record() {
+                return Err("record ends inside a JSON value".into());
+            }
+            let rest_blank = bytes[consumed..].iter().all(u8::is_ascii_whitespace);
+            if !rest_blank || decoder.len() > done + 1 {
+                return Err("record holds more than one JSON value".into());
+            }
+            if decoder.len() < done + 1 {
+                return Err("record holds no JSON object".into());
+            }
         }
         let batch = decoder
             .flush()
@@ -160,6 +173,35 @@ mod tests {
         assert_eq!(ts.value(0), 1_767_225_600_123);
         let t = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap();
         assert!(t.is_null(1));
+    }
+
+    #[test]
+    fn a_value_never_straddles_two_records() {
+        // One record with two objects, then an object split over two
+        // records: three objects in three records as one byte run.
+        let decoded = JsonDecoder::new(schema()).decode(&raw(&[
+            r#"{"machine_id":"a","ts":"2026-01-01T00:00:00Z"} {"machine_id":"b","ts":"2026-01-01T00:00:01Z"}"#,
+            r#"{"machine_id":"c","#,
+            r#""ts":"2026-01-01T00:00:02Z"}"#,
+            r#"{"machine_id":"d","ts":"2026-01-01T00:00:03Z"}"#,
+        ]));
+        let ids = decoded
+            .batch
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(ids.iter().collect::<Vec<_>>(), vec![Some("d")]);
+        let mut bad: Vec<(i64, &str)> = decoded
+            .bad
+            .iter()
+            .map(|b| (b.offset, b.error.as_str()))
+            .collect();
+        bad.sort_unstable();
+        assert_eq!(bad[0], (100, "record holds more than one JSON value"));
+        assert_eq!(bad[1], (101, "record ends inside a JSON value"));
+        assert_eq!(bad[2].0, 102);
+        assert_eq!(bad.len(), 3);
     }
 
     #[test]

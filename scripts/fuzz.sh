@@ -92,6 +92,8 @@ for target in "${targets[@]}"; do
     echo >&2
     echo "!! $target FAILED; last lines of its log:" >&2
     tail -40 "$log" >&2
+    echo "!! what failed:" >&2
+    grep -A3 -E 'panicked at|alloc_guard:|ERROR: libFuzzer' "$log" | head -20 >&2 || true
     if [ -n "$artifact" ]; then
       echo "!! reproducer: $artifact" >&2
       echo "!! replay:     PATH=$tools/bin:\$PATH cargo fuzz run ${build_flags[*]} $target $artifact" >&2

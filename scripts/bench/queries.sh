@@ -6,7 +6,7 @@
 # The history is the one the `spark` section leaves: the features of its last 10 M-reading replay
 # ($BENCH_RUN_DIR/spark/history/features) and the alerts of its last anomaly-job run
 # (…/history/alerts); BENCH_HISTORY=DIR uses another folder with those two tables (e.g. an
-# earlier run's); BENCH_QUERY_HISTORY=generate (or no spark history and no BENCH_HISTORY) makes
+# earlier run's; BENCH_HISTORY_ORIGIN says in the report where it came from); BENCH_QUERY_HISTORY=generate (or no spark history and no BENCH_HISTORY) makes
 # one like it first (qry_generate_history, a few minutes: Kafka, the features job on 10 M
 # readings, the anomaly job on 1 M). Per round, every query runs in each of the four ways, the order rotating:
 #   cli     spindle query --history H --format csv SQL           (a whole process)
@@ -105,6 +105,24 @@ qry_generate_history() {
     topic_delete "$topic"
   done
   QRY_HISTORY_ORIGIN="generated for this run (\`BENCH_QUERY_HISTORY=generate\`: \`spindle simulate --count $(fmt_int "$SPK_COUNT") --machines $(fmt_int "$SPK_MACHINES") --partitions $SPK_PARTITIONS\` into a topic, \`spindle run jobs/factory_features.sql --until-idle\` with \`HISTORY_PATH\`; the alerts: \`jobs/anomaly_detection.sql\` with its alerts to Parquet over $(fmt_int "$SPK_MODELS_COUNT") readings, as in the spark section)"
+}
+
+# Sets SPK_PY to a Python with DuckDB (PyPI, the version the spark section pins) and pytz (DuckDB
+# needs it to hand TIMESTAMPTZ values to Python): a virtualenv of its own, lighter than
+# spark_install's (no pyspark, no Maven), since this section needs only DuckDB.
+qry_duckdb_install() {
+  local venv="$SPINDLE_CACHE/duckdb/venv-$SPK_DUCKDB_VERSION"
+  local reqs="duckdb==$SPK_DUCKDB_VERSION pytz==$SPK_PYTZ_VERSION"
+  need python3
+  if [[ "$(cat "$venv/.installed" 2>/dev/null)" != "$reqs" ]]; then
+    log "installing $reqs into $venv (PyPI) ..."
+    mkdir -p "$(dirname "$venv")"
+    [[ -x "$venv/bin/pip" ]] || python3 -m venv "$venv" || die "python3 -m venv failed (apt-get install python3-venv)"
+    # shellcheck disable=SC2086 # one word per requirement
+    "$venv/bin/pip" install -q $reqs >&2 || die "pip install failed"
+    echo "$reqs" >"$venv/.installed"
+  fi
+  SPK_PY="$venv/bin/python"
 }
 
 # queries.tsv: round query way ms rows check busy
@@ -209,13 +227,15 @@ qry_ratio() {
 }
 
 qry_report() {
-  local q way r
+  local q way r origin="${QRY_HISTORY_ORIGIN:-}"
+  # shellcheck disable=SC2016 # backquotes are Markdown
+  [[ -n "$origin" ]] || origin='the `spark` section'"'"'s last 10 M-reading replay and the alerts of its anomaly-job run'
   local -a v
   cat <<EOF
 ### The queries
 
 Over a history of 10 M readings (\`features\`: $(fmt_int "$QRY_FEATURE_ROWS") rows in $QRY_FEATURE_FILES Parquet files,
-Hive-partitioned by date and hour; \`alerts\`: $(fmt_int "$QRY_ALERT_ROWS") rows), ${QRY_HISTORY_ORIGIN:-the \`spark\` section's}.
+Hive-partitioned by date and hour; \`alerts\`: $(fmt_int "$QRY_ALERT_ROWS") rows), $origin.
 The SQL text is the same for both engines ($QRY_MACHINE is one machine):
 
 EOF
@@ -278,14 +298,14 @@ bench_queries() {
   section_data queries
   QRY_DATA="$SECTION_DATA"
   # shellcheck source=scripts/bench/spark.sh
-  source "$BENCH_ROOT/scripts/bench/spark.sh"   # spark_install (DuckDB's virtualenv), spk_kv, spk_aim
+  source "$BENCH_ROOT/scripts/bench/spark.sh"   # spk_kv, spk_aim, spk_fill, spk_models_job
   if [[ -z "${BENCH_FROM_RUN:-}" ]]; then
     need curl
     build_spindle
-    spark_install
+    qry_duckdb_install
     QRY_HISTORY="${BENCH_HISTORY:-$BENCH_RUN_DIR/spark/history}"
     QRY_HISTORY_ORIGIN="the \`spark\` section's last 10 M-reading replay and the alerts of its anomaly-job run"
-    [[ -n "${BENCH_HISTORY:-}" ]] && QRY_HISTORY_ORIGIN="\`BENCH_HISTORY\`"
+    [[ -n "${BENCH_HISTORY:-}" ]] && QRY_HISTORY_ORIGIN="${BENCH_HISTORY_ORIGIN:-read from \`BENCH_HISTORY\`}"
     if [[ "${BENCH_QUERY_HISTORY:-}" == generate || ( -z "${BENCH_HISTORY:-}" && ! -d "$QRY_HISTORY/features" ) ]]; then
       QRY_HISTORY="$QRY_DATA/history"
       qry_generate_history "$QRY_HISTORY"

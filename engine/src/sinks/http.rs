@@ -48,15 +48,22 @@ impl InFlight {
     where
         F: Future<Output = Result<()>> + Send + 'static,
     {
-        while let Some(done) = self.tasks.try_join_next() {
-            self.finished(done)?;
-        }
+        self.reap()?;
         while self.tasks.len() >= self.max {
             if let Some(done) = self.tasks.join_next().await {
                 self.finished(done)?;
             }
         }
         self.tasks.spawn(task);
+        Ok(())
+    }
+
+    /// Collects the tasks that have finished, without waiting; the first
+    /// failure among them, if any.
+    pub(crate) fn reap(&mut self) -> Result<()> {
+        while let Some(done) = self.tasks.try_join_next() {
+            self.finished(done)?;
+        }
         Ok(())
     }
 

@@ -78,7 +78,7 @@ fn expected_lines(n: usize, ts_factor: i64) -> String {
 
 async fn write_all(sink: &mut InfluxDbSink, batch: RecordBatch) -> crate::error::Result<()> {
     sink.write(batch).await?;
-    sink.flush().await
+    sink.commit().await
 }
 
 #[tokio::test]
@@ -271,18 +271,24 @@ async fn a_server_that_stays_down_fails_the_batch_after_the_retry_budget() {
     assert!(server.requests().len() > 3, "retried several times");
 }
 
-#[tokio::test]
-async fn a_full_set_of_requests_in_flight_makes_write_wait() {
+/// A server that holds every answer until the test adds permits to the
+/// returned gate, and a v1 sink to it with `extra` options.
+async fn held_answers(
+    extra: &str,
+    dir: &std::path::Path,
+) -> (Server, Arc<Semaphore>, InfluxDbSink) {
     let server = Server::start(vec![]).await;
     let answered = Arc::clone(&server.gate);
-    // Hold every answer until the test lets them go.
     answered.forget_permits(Semaphore::MAX_PERMITS);
+    let sink = v1_sink(&server, extra, dir);
+    (server, answered, sink)
+}
+
+#[tokio::test]
+async fn a_full_set_of_requests_in_flight_makes_write_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sink = v1_sink(
-        &server,
-        "'max-in-flight' = '2', 'batch.max-lines' = '1'",
-        dir.path(),
-    );
+    let (server, answered, mut sink) =
+        held_answers("'max-in-flight' = '2', 'batch.max-lines' = '1'", dir.path()).await;
     let mut writing = tokio::spawn(async move { sink.write(rows(5)).await.map(|()| sink) });
     server.await_requests(2).await;
     // Two requests unanswered: the third line cannot be handed over.
@@ -295,6 +301,49 @@ async fn a_full_set_of_requests_in_flight_makes_write_wait() {
     assert_eq!(server.requests().len(), 2);
     answered.add_permits(100);
     let mut sink = writing.await.unwrap().unwrap();
-    sink.flush().await.unwrap();
+    sink.commit().await.unwrap();
     assert_eq!(server.requests().len(), 5);
+}
+
+#[tokio::test]
+async fn flush_sends_a_due_batch_without_waiting_for_requests_under_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, answered, mut sink) = held_answers(
+        "'batch.max-lines' = '2', 'batch.interval' = '50ms'",
+        dir.path(),
+    )
+    .await;
+    // Two full batches go out at once; the fifth line waits for its interval.
+    let started = std::time::Instant::now();
+    sink.write(rows(5)).await.unwrap();
+    server.await_requests(2).await;
+    loop {
+        tokio::time::timeout(Duration::from_secs(1), sink.flush())
+            .await
+            .expect("flush waited for the unanswered requests")
+            .unwrap();
+        if server.requests().len() == 3 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the due line was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "sent before its interval"
+    );
+    // commit waits for every answer.
+    let mut committing = tokio::spawn(async move { sink.commit().await.map(|()| sink) });
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut committing)
+            .await
+            .is_err(),
+        "commit returned with requests unanswered"
+    );
+    answered.add_permits(100);
+    let sink = committing.await.unwrap().unwrap();
+    assert_eq!(count(&sink.writer.counters().written), 5);
 }

@@ -10,8 +10,11 @@
 //! Lines collect into a batch until `'batch.max-lines'`, `'batch.max-bytes'`
 //! or `'batch.interval'`; a full set of requests in flight makes `write`
 //! wait, so an unreachable server slows the job down instead of filling
-//! memory. `flush`/`commit` wait until every accepted line is written or
-//! dead-lettered: the job commits source offsets only after that.
+//! memory. `flush` (every `spindle.sink.flush_interval`) only sends a batch
+//! whose interval has passed: requests stay under way while the job reads
+//! on. `commit` (and the checkpoint's `stage`, and `close`) waits until every
+//! accepted line is written or dead-lettered: the job commits source offsets
+//! only after that.
 
 mod encode;
 mod escape;
@@ -143,13 +146,26 @@ impl Sink for InfluxDbSink {
         Ok(())
     }
 
+    /// Sends the pending lines once `'batch.interval'` has passed; does not
+    /// wait for requests under way. Waiting here, every 100 ms by default,
+    /// emptied the pipeline each time: the server idled while the job read
+    /// the next lines (measured in docs/BENCHMARKS.md, section influxdb).
     async fn flush(&mut self) -> Result<()> {
+        if self.due() {
+            self.send_pending().await?;
+        }
+        self.writer.reap()
+    }
+
+    /// Sends everything pending and waits until every accepted line is
+    /// written or dead-lettered.
+    async fn commit(&mut self) -> Result<()> {
         self.send_pending().await?;
         self.writer.drain().await
     }
 
     async fn close(&mut self) -> Result<()> {
-        let result = self.flush().await;
+        let result = self.commit().await;
         tracing::info!("{}", self.summary());
         result
     }

@@ -90,6 +90,12 @@ impl Writer {
             .await
     }
 
+    /// The first failure of a batch that has finished meanwhile, if any
+    /// (without waiting for the others).
+    pub(crate) fn reap(&mut self) -> Result<()> {
+        self.in_flight.reap()
+    }
+
     /// Waits for every batch under way; the first failure, if any.
     pub(crate) async fn drain(&mut self) -> Result<()> {
         self.in_flight.drain().await

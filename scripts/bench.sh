@@ -20,6 +20,9 @@
 #               against the features job (the cost of the models)
 #   queries     five history queries over the spark section's Parquet history: `spindle query`
 #               and `POST /api/query` of `spindle server` against DuckDB, answers compared
+#   influxdb    feature rows from Kafka into a private local InfluxDB 1.x through the InfluxDB
+#               sink vs the same lines (captured from the sink) posted directly by curl, gzipped,
+#               in batches of 5,000, 4 at a time: lines/s and ratio
 #   (a new section: add scripts/bench/NAME.sh defining bench_NAME and append NAME to SECTIONS)
 #
 # Options:
@@ -56,6 +59,10 @@
 #   BENCH_MODELS_COUNT   readings in the topic of the models comparison (default 1000000)
 #   BENCH_HISTORY        queries: read this history (features/ and alerts/) instead of the spark section's
 #   BENCH_SERVER_PORT    queries: port of the `spindle server` it starts (default 18480)
+#   BENCH_INFLUX_LINES   influxdb: about this many feature rows (lines) (default 200000)
+#   BENCH_INFLUX_PORT    influxdb: port of its private InfluxDB (default 18086)
+#   BENCH_INFLUX_BATCH / BENCH_INFLUX_INFLIGHT  influxdb: the reference's lines per POST / POSTs at once (5000 / 4)
+#   BENCH_INFLUX_BASELINE  influxdb: also run the job with this spindle binary (a "baseline" contender)
 #   BENCH_SKIP           space-separated parts of a section to skip (simulator: generate produce;
 #                        engine: throughput latency; spark: replay live models)
 #   BENCH_QUIET_PCT      a measured run first waits until the CPUs are at most this % busy (10)
@@ -77,9 +84,9 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 source "$BENCH_ROOT/scripts/bench/lib.sh"
 
 # The order of `all`.
-SECTIONS=(simulator engine spark queries)
+SECTIONS=(simulator engine spark queries influxdb)
 
-usage() { sed -n '2,68p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,75p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 BENCH_ROUNDS=5
 BENCH_DOCS="$BENCH_ROOT/docs/BENCHMARKS.md"

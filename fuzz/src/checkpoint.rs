@@ -3,8 +3,6 @@
 //! a matching CRC-32, and the JSON header and the Arrow IPC state behind it
 //! are what a torn or hostile object store could hand the reader.
 
-use std::sync::Once;
-
 use spindle_engine::checkpoint::format::{FORMAT_VERSION, decode, encode};
 
 /// `"SPNDLCKP" | version u32 | header length u32 | body length u64 | CRC u32`
@@ -15,7 +13,7 @@ const PREAMBLE: usize = 8 + 4 + 4 + 8 + 4;
 /// checkpoint that reads back must survive a round trip: written again, it
 /// reads as the same checkpoint.
 pub fn read(data: &[u8]) {
-    let_arrow_panics_unwind();
+    crate::let_arrow_panics_unwind();
     read_one(data);
     if let Some(repaired) = repair(data) {
         read_one(&repaired);
@@ -51,25 +49,4 @@ fn repair(data: &[u8]) -> Option<Vec<u8>> {
     let crc = crc32fast::hash(&bytes[PREAMBLE..]);
     bytes[24..28].copy_from_slice(&crc.to_le_bytes());
     Some(bytes)
-}
-
-/// libFuzzer's panic hook aborts at once, before unwinding. Arrow's IPC
-/// reader panics on some malformed schemas and buffers, and the checkpoint
-/// reader contains those panics (`catch_unwind` around the state): to test
-/// that containment, panics raised inside Arrow's crates unwind instead. One
-/// that escapes `decode` still reaches libfuzzer-sys's own `catch_unwind`,
-/// which aborts: a crash, as it should be.
-fn let_arrow_panics_unwind() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let abort = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let in_arrow = info
-                .location()
-                .is_some_and(|l| l.file().contains("/arrow-"));
-            if !in_arrow {
-                abort(info);
-            }
-        }));
-    });
 }

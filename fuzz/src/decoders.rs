@@ -86,6 +86,7 @@ pub fn raw_batch(data: &[u8]) -> RawBatch {
 /// - each record decoded on its own is good or bad as it was in the batch,
 ///   with the same rows.
 pub fn decode(format: Format, data: &[u8]) {
+    crate::let_arrow_panics_unwind();
     let schema = schema();
     let raw = raw_batch(data);
     let mut decoder = decoder(format, schema.clone(), None);

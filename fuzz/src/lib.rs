@@ -6,7 +6,7 @@ mod alloc_guard;
 pub mod checkpoint;
 pub mod decoders;
 
-use std::sync::OnceLock;
+use std::sync::{Once, OnceLock};
 
 use spindle_sql::{Job, SqlError};
 
@@ -59,4 +59,25 @@ fn check_error(text: &str, error: &SqlError) {
     );
     assert!(location.column >= 1, "column 0: {error}");
     assert!(!error.message().is_empty(), "empty message");
+}
+
+/// libFuzzer's panic hook aborts at once, before unwinding. Arrow's IPC
+/// reader panics on some malformed schemas and buffers, and the checkpoint
+/// reader and the JSON decoder contain those panics (`catch_unwind`): to test
+/// that containment, panics raised inside Arrow's crates unwind instead. One
+/// that escapes `decode` still reaches libfuzzer-sys's own `catch_unwind`,
+/// which aborts: a crash, as it should be.
+pub(crate) fn let_arrow_panics_unwind() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let abort = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_arrow = info
+                .location()
+                .is_some_and(|l| l.file().contains("/arrow-"));
+            if !in_arrow {
+                abort(info);
+            }
+        }));
+    });
 }

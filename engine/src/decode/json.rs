@@ -8,6 +8,7 @@
 //! k·log₂(n) extra small decodes.
 
 use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use arrow::array::RecordBatch;
 use arrow::compute::concat_batches;
@@ -72,7 +73,13 @@ impl JsonDecoder {
         if range.is_empty() {
             return;
         }
-        match self.try_decode(raw, range.clone()) {
+        // arrow-json's number parsing can panic on hostile input (an i16
+        // exponent overflow in its decimal parser, found by fuzzing with
+        // overflow checks on, as in dev builds): that makes the record bad
+        // instead of killing the worker.
+        let attempt = catch_unwind(AssertUnwindSafe(|| self.try_decode(raw, range.clone())))
+            .unwrap_or_else(|_| Err("the JSON decoder panicked on this record".into()));
+        match attempt {
             Ok(batch) => {
                 // One row per record (checked by `try_decode`).
                 out.row_records.extend(range.map(|i| i as u32));
@@ -202,6 +209,22 @@ mod tests {
         assert_eq!(bad[1], (101, "record ends inside a JSON value"));
         assert_eq!(bad[2].0, 102);
         assert_eq!(bad.len(), 3);
+    }
+
+    /// Found by fuzzing: arrow-cast's decimal parser overflows an i16 on a
+    /// long exponent, which panics where overflow checks are on.
+    #[test]
+    fn a_decimal_with_a_huge_exponent_is_a_bad_record_not_a_panic() {
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "dec",
+            DataType::Decimal128(10, 2),
+            true,
+        )]));
+        let decoded =
+            JsonDecoder::new(schema).decode(&raw(&[r#"{"dec":1.5}"#, r#"{"dec":1e99999}"#]));
+        assert_eq!(decoded.batch.num_rows(), 1);
+        assert_eq!(decoded.bad.len(), 1);
+        assert_eq!(decoded.bad[0].offset, 101);
     }
 
     #[test]

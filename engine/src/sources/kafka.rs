@@ -263,6 +263,15 @@ fn offset_list(topic: &str, offsets: &[(i32, i64)]) -> TopicPartitionList {
 /// Whether the group's committed offsets have reached `offsets` (asked of
 /// the group coordinator, waiting at most a second).
 fn group_has_committed(consumer: &Consumer, topic: &str, offsets: &[(i32, i64)]) -> bool {
+    // Not while the partitions' leaders are down (a broker outage): the
+    // question could not be answered, and the job must be free to exit.
+    let context = consumer.context();
+    if !offsets
+        .iter()
+        .all(|&(partition, _)| context.leader_up(partition) == Some(true))
+    {
+        return false;
+    }
     let asked = offset_list(topic, offsets);
     let Ok(committed) = consumer.committed_offsets(asked, Timeout::After(Duration::from_secs(1)))
     else {

@@ -21,8 +21,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Float32Array, Float64Array};
-use arrow::compute::{filter, filter_record_batch, max, min};
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array};
+use arrow::compute::{cast, filter_record_batch, max, min};
 use arrow::datatypes::{DataType, TimeUnit};
 use arrow::error::ArrowError;
 
@@ -228,71 +228,39 @@ impl Rejected {
 fn check_finite(decoded: &Decoded, rejected: &mut Rejected) {
     let schema = decoded.batch.schema();
     for (field, column) in schema.fields().iter().zip(decoded.batch.columns()) {
-        let Some(bad_rows) = non_finite_rows(column) else {
+        let Some(values) = as_floats(column) else {
             continue;
         };
-        let values = filter(column, &bad_rows).ok();
-        let mut next = 0;
-        for (row, bad) in bad_rows.values().iter().enumerate() {
-            if !bad {
+        if values.values().iter().all(|v| v.is_finite()) {
+            continue;
+        }
+        for (row, value) in values.iter().enumerate() {
+            // A null slot may hold any bits: only valid slots count.
+            let Some(value) = value.filter(|v| !v.is_finite()) else {
                 continue;
-            }
-            let value = values.as_ref().map(|v| show_float(v, next));
-            next += 1;
+            };
             rejected.add(decoded, row, || {
                 format!(
-                    "{} is {}: NaN and infinite readings are rejected ('non-finite' = 'keep' \
-                     accepts them)",
-                    field.name(),
-                    value.unwrap_or_default()
+                    "{} is {value}: NaN and infinite readings are rejected ('non-finite' = \
+                     'keep' accepts them)",
+                    field.name()
                 )
             });
         }
     }
 }
 
-/// Which rows of a float column are NaN or infinite; `None` if none are (or
-/// the column is not a float column).
-fn non_finite_rows(column: &ArrayRef) -> Option<BooleanArray> {
-    let flags: BooleanArray = match column.data_type() {
-        DataType::Float64 => {
-            let values = column.as_any().downcast_ref::<Float64Array>()?;
-            if values.values().iter().all(|v| v.is_finite()) {
-                return None;
-            }
-            values
-                .iter()
-                .map(|v| Some(v.is_some_and(|v| !v.is_finite())))
-                .collect()
-        }
-        DataType::Float32 => {
-            let values = column.as_any().downcast_ref::<Float32Array>()?;
-            if values.values().iter().all(|v| v.is_finite()) {
-                return None;
-            }
-            values
-                .iter()
-                .map(|v| Some(v.is_some_and(|v| !v.is_finite())))
-                .collect()
-        }
-        _ => return None,
-    };
-    // A null slot may hold any bits: only valid slots count.
-    (flags.true_count() > 0).then_some(flags)
-}
-
-fn show_float(values: &ArrayRef, i: usize) -> String {
-    let value = match values.data_type() {
-        DataType::Float64 => values
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .map(|v| v.value(i)),
-        _ => values
-            .as_any()
-            .downcast_ref::<Float32Array>()
-            .map(|v| f64::from(v.value(i))),
-    };
-    value.map(|v| v.to_string()).unwrap_or_default()
+/// A floating-point column as f64 values (`Float32` widens exactly);
+/// `None` for other types.
+fn as_floats(column: &ArrayRef) -> Option<Float64Array> {
+    if !matches!(column.data_type(), DataType::Float64 | DataType::Float32) {
+        return None;
+    }
+    cast(column, &DataType::Float64)
+        .ok()?
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .cloned()
 }
 
 /// An event time as RFC 3339 text (or the raw number if out of range).

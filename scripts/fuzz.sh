@@ -20,7 +20,10 @@
 #
 # Environment: SPINDLE_CACHE (default ~/.cache/spindle), FUZZ_TIMEOUT
 # (seconds one input may take, default 30), FUZZ_JOBS (targets run side by
-# side, default 1).
+# side, default 1), FUZZ_RUNS (instead of SECONDS: each target runs this
+# many inputs from random seed FUZZ_SEED, default 1, starting from the seeds
+# alone in a fresh corpus; a repeatable run for CI, where what an earlier
+# run found must not change the outcome).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,22 +63,28 @@ trap 'rm -rf "$logs"' EXIT
 # Runs one target; its log goes to $logs/<target>.log.
 fuzz_one() {
   local target="$1" work="$SPINDLE_CACHE/fuzz-corpus/$1"
-  local dict=() seeds="fuzz/corpus/$1"
+  local dict=() seeds="fuzz/corpus/$1" budget=(-max_total_time="$seconds")
+  if [ -n "${FUZZ_RUNS:-}" ]; then
+    work="$logs/corpus-$target"
+    budget=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}")
+  fi
   mkdir -p "$work" "fuzz/artifacts/$target"
   [ -f "fuzz/dict/$target.dict" ] && dict=("-dict=fuzz/dict/$target.dict")
   [ -d "$seeds" ] || seeds=""
   # The shipped jobs seed the SQL target straight from jobs/ (no copies).
   [ "$target" = job_sql ] && seeds="$seeds jobs"
   cargo fuzz run "${build_flags[@]}" "$target" "$work" $seeds -- \
-    -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb=2048 \
+    "${budget[@]}" -timeout="$timeout" -rss_limit_mb=2048 \
     -print_final_stats=1 "${dict[@]}" >"$logs/$target.log" 2>&1
 }
 
+budget_text="${seconds}s"
+[ -n "${FUZZ_RUNS:-}" ] && budget_text="$FUZZ_RUNS runs from seed ${FUZZ_SEED:-1}"
 failed=()
 summary=()
 running=0
 for target in "${targets[@]}"; do
-  step "fuzzing $target for ${seconds}s"
+  step "fuzzing $target for $budget_text"
   ( fuzz_one "$target" ) &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then wait -n || true; running=$((running - 1)); fi
@@ -106,5 +115,5 @@ done
 
 echo >&2
 printf 'fuzz: %s\n' "${summary[@]}"
-echo "fuzz: ${#targets[@]} targets, ${#failed[@]} failed (${seconds}s each)"
+echo "fuzz: ${#targets[@]} targets, ${#failed[@]} failed ($budget_text each)"
 [ "${#failed[@]}" -eq 0 ]

@@ -13,7 +13,8 @@
 #   SPINDLE_CACHE      cache folder outside the clone (default ~/.cache/spindle)
 #   CARGO_TARGET_DIR   build folder (default $SPINDLE_CACHE/target, reused across runs)
 #   SPINDLE_SKIP_LINT  set to 1 to skip `cargo fmt --check` and clippy
-#   SPINDLE_FUZZ_SECONDS  seconds per fuzz target after the tests (default 30;
+#   SPINDLE_FUZZ_RUNS  inputs per fuzz target after the tests, from a fixed
+#                      random seed so a run is repeatable (default 20000;
 #                      0 skips; skipped by default when a test filter is given)
 #   extra arguments    passed to `cargo test` (e.g. a test name filter)
 set -euo pipefail
@@ -79,14 +80,16 @@ status=${PIPESTATUS[0]}
 set -e
 if [ "$status" = 0 ] && [ "$deploy_status" != 0 ]; then status=$deploy_status; fi
 
-# Every parser of outside input, fuzzed for a bounded time from the seeds in
-# fuzz/corpus/ (scripts/fuzz.sh, docs/fuzzing.md): a crash fails the run.
-fuzz_seconds="${SPINDLE_FUZZ_SECONDS:-30}"
-if [ "$#" -gt 0 ] && [ -z "${SPINDLE_FUZZ_SECONDS:-}" ]; then fuzz_seconds=0; fi
+# Every parser of outside input, fuzzed from the seeds in fuzz/corpus/ for
+# a fixed number of inputs and a fixed random seed (scripts/fuzz.sh,
+# docs/fuzzing.md): a crash fails the run, and the same commit fuzzes the
+# same inputs each time. Open-ended fuzzing is `scripts/fuzz.sh SECONDS`.
+fuzz_runs="${SPINDLE_FUZZ_RUNS:-20000}"
+if [ "$#" -gt 0 ] && [ -z "${SPINDLE_FUZZ_RUNS:-}" ]; then fuzz_runs=0; fi
 fuzz_status=0
-if [ "$fuzz_seconds" != 0 ]; then
-  step "fuzzing (${fuzz_seconds}s per target)"
-  scripts/fuzz.sh "$fuzz_seconds" || fuzz_status=$?
+if [ "$fuzz_runs" != 0 ]; then
+  step "fuzzing ($fuzz_runs inputs per target)"
+  FUZZ_RUNS="$fuzz_runs" scripts/fuzz.sh || fuzz_status=$?
 fi
 if [ "$status" = 0 ] && [ "$fuzz_status" != 0 ]; then status=$fuzz_status; fi
 

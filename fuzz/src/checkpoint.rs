@@ -3,6 +3,7 @@
 //! a matching CRC-32, and the JSON header and the Arrow IPC state behind it
 //! are what a torn or hostile object store could hand the reader.
 
+use spindle_engine::checkpoint::PartitionCheckpoint;
 use spindle_engine::checkpoint::format::{FORMAT_VERSION, decode, encode};
 
 /// `"SPNDLCKP" | version u32 | header length u32 | body length u64 | CRC u32`
@@ -10,8 +11,9 @@ use spindle_engine::checkpoint::format::{FORMAT_VERSION, decode, encode};
 const PREAMBLE: usize = 8 + 4 + 4 + 8 + 4;
 
 /// Reads `data` as a checkpoint, then again with its preamble repaired. A
-/// checkpoint that reads back must survive a round trip: written again, it
-/// reads as the same checkpoint.
+/// checkpoint that reads back must survive round trips: written again, it
+/// reads as the same checkpoint, apart from what Arrow's IPC format cannot
+/// say (see `read_one`).
 pub fn read(data: &[u8]) {
     crate::let_arrow_panics_unwind();
     read_one(data);
@@ -20,14 +22,57 @@ pub fn read(data: &[u8]) {
     }
 }
 
+/// Arrow's IPC writer leaves an empty timezone out (`Timestamp(_, Some(""))`
+/// reads back as `Timestamp(_, None)`, arrow-ipc's convert.rs), and the
+/// first round trip may so normalise a schema that only a hand-made file
+/// holds (found by fuzzing). The engine never writes such a schema. So the
+/// first round must keep the header and every row, and the second must
+/// change nothing at all.
 fn read_one(bytes: &[u8]) {
     let Ok(checkpoint) = decode(bytes) else {
         return;
     };
+    let once = round_trip(&checkpoint);
+    assert!(
+        same_rows(&checkpoint, &once),
+        "round trip changed the checkpoint:\n{checkpoint:?}\n{once:?}"
+    );
+    assert_eq!(
+        once,
+        round_trip(&once),
+        "a second round trip changed the checkpoint"
+    );
+}
+
+fn round_trip(checkpoint: &PartitionCheckpoint) -> PartitionCheckpoint {
     let written =
-        encode(&checkpoint).unwrap_or_else(|e| panic!("re-encoding a read checkpoint: {e}"));
-    let again = decode(&written).unwrap_or_else(|e| panic!("reading a re-encoded checkpoint: {e}"));
-    assert_eq!(checkpoint, again, "round trip changed the checkpoint");
+        encode(checkpoint).unwrap_or_else(|e| panic!("re-encoding a read checkpoint: {e}"));
+    decode(&written).unwrap_or_else(|e| panic!("reading a re-encoded checkpoint: {e}"))
+}
+
+/// Whether `after` holds `before`'s header, sinks and rows (its columns'
+/// data under `before`'s types: a cast to `Timestamp(_, Some(""))` fails).
+fn same_rows(before: &PartitionCheckpoint, after: &PartitionCheckpoint) -> bool {
+    let header = |c: &PartitionCheckpoint| PartitionCheckpoint {
+        pipelines: Vec::new(),
+        ..c.clone()
+    };
+    header(before) == header(after)
+        && before.pipelines.len() == after.pipelines.len()
+        && before.pipelines.iter().zip(&after.pipelines).all(|(b, a)| {
+            b.sink == a.sink
+                && b.batches.len() == a.batches.len()
+                && b.batches.iter().zip(&a.batches).all(|(b, a)| {
+                    b.num_columns() == a.num_columns()
+                        && b.columns().iter().zip(a.columns()).all(|(b, a)| {
+                            a.to_data()
+                                .into_builder()
+                                .data_type(b.data_type().clone())
+                                .build()
+                                .is_ok_and(|a| a == b.to_data())
+                        })
+                })
+        })
 }
 
 /// `data` with the current version, a body length that fits and the CRC of

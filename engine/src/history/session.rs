@@ -10,11 +10,15 @@
 //!   (`repartition_file_scans`), so every core decodes Parquet;
 //! - `date_trunc` with an integer fast path for UTC ([`super::date_trunc`]);
 //! - the range-join bounds rule ([`super::join_bounds`]), right after
-//!   DataFusion's join selection.
+//!   DataFusion's join selection;
+//! - file caches shared by every query of the process ([`shared_file_caches`]).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::cache::cache_manager::{
+    CacheManager, CacheManagerConfig, FileMetadataCache, FileStatisticsCache,
+};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::ScalarUDF;
@@ -54,6 +58,37 @@ pub fn query_session(runtime: Option<Arc<RuntimeEnv>>) -> SessionContext {
         ctx.register_udf(ScalarUDF::from(UtcDateTrunc::default()));
     }
     ctx
+}
+
+/// The file caches every history query of this process shares: Parquet
+/// footers (with page indexes) and per-file statistics. The server answers
+/// many queries and each one gets a runtime of its own (for its memory
+/// pool), which would otherwise start with empty caches and read the footer
+/// of every file again, twice (schema inference, then the scan): on a
+/// history of 142 files that was most of a short query's time
+/// (docs/BENCHMARKS.md, "queries"). Both caches check an entry against the
+/// file's size and modification time before using it, so a rewritten file
+/// is read again; DataFusion evicts least recently used entries beyond
+/// their limits (50 MiB of footers, 20 MiB of statistics). File *listings*
+/// are not cached: a file published a moment ago must be part of the next
+/// answer.
+pub fn shared_file_caches() -> CacheManagerConfig {
+    static SHARED: OnceLock<Option<(Arc<FileMetadataCache>, Arc<FileStatisticsCache>)>> =
+        OnceLock::new();
+    let shared = SHARED.get_or_init(|| {
+        let manager = CacheManager::try_new(&CacheManagerConfig::default()).ok()?;
+        Some((
+            manager.get_file_metadata_cache(),
+            manager.get_file_statistic_cache()?,
+        ))
+    });
+    let config = CacheManagerConfig::default().with_list_files_cache_limit(0);
+    match shared {
+        Some((footers, statistics)) => config
+            .with_file_metadata_cache(Some(Arc::clone(footers)))
+            .with_file_statistics_cache(Some(Arc::clone(statistics))),
+        None => config,
+    }
 }
 
 /// DataFusion's physical optimizer rules with [`JoinRangeBounds`] after its

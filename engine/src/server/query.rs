@@ -95,10 +95,12 @@ fn check_select(sql: &str) -> Result<()> {
     }
 }
 
-/// A memory pool of `memory` bytes for one query.
+/// A runtime for one query: a memory pool of `memory` bytes of its own, and
+/// the process's shared file caches.
 fn memory_pool(memory: usize) -> Result<Arc<RuntimeEnv>> {
     RuntimeEnvBuilder::new()
         .with_memory_limit(memory, 1.0)
+        .with_cache_manager(crate::history::session::shared_file_caches())
         .build_arc()
         .map_err(EngineError::datafusion("creating the query's memory pool"))
 }

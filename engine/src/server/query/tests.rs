@@ -160,3 +160,76 @@ async fn a_query_past_its_timeout_is_cancelled() {
         started.elapsed()
     );
 }
+
+/// Writes `batch` as the Parquet file `path` (folders made as needed).
+fn write_parquet(path: &std::path::Path, batch: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn count(result: &QueryResult) -> i64 {
+    let column = result.batches[0].column(0);
+    column
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .value(0)
+}
+
+/// The server keeps each table's inferred schema and the files' footers
+/// between queries (history::table_layouts, session::shared_file_caches);
+/// each query must still see the history as it is: a new file, a new column, a new
+/// table and a rewritten file.
+#[tokio::test]
+async fn each_query_sees_the_history_as_it_is_now() {
+    let dir = history(100);
+    let features = dir.path().join("features");
+    let all = "SELECT count(*) FROM features";
+    assert_eq!(
+        count(&run_query(&root(&dir), all, LIMITS).await.unwrap()),
+        100
+    );
+
+    let with_line = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("machine_id", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+            Field::new("line", DataType::Utf8, false),
+        ])),
+        vec![
+            Arc::new(StringArray::from_iter_values(["m-0100", "m-0101"])),
+            Arc::new(Int64Array::from_iter_values([1, 2])),
+            Arc::new(StringArray::from_iter_values(["l1", "l2"])),
+        ],
+    )
+    .unwrap();
+    write_parquet(&features.join("part-1.parquet"), &with_line);
+    let lines = "SELECT count(*), count(line) FROM features";
+    let answer = run_query(&root(&dir), lines, LIMITS).await.unwrap();
+    let counted = answer.batches[0]
+        .column(1)
+        .as_any()
+        .downcast_ref::<Int64Array>();
+    assert_eq!((count(&answer), counted.unwrap().value(0)), (102, 2));
+
+    write_parquet(&dir.path().join("alerts/part-0.parquet"), &with_line);
+    let alerts = "SELECT count(*) FROM alerts";
+    assert_eq!(
+        count(&run_query(&root(&dir), alerts, LIMITS).await.unwrap()),
+        2
+    );
+
+    let rewritten = history(7);
+    std::fs::copy(
+        rewritten.path().join("features/part-0.parquet"),
+        features.join("part-0.parquet"),
+    )
+    .unwrap();
+    assert_eq!(
+        count(&run_query(&root(&dir), all, LIMITS).await.unwrap()),
+        7 + 2
+    );
+}

@@ -114,6 +114,10 @@ pub enum EngineError {
         /// What is wrong with it.
         message: String,
     },
+    /// The job's SQL changed since its checkpoint in ways the checkpointed
+    /// state cannot follow (names the pipelines and the changes).
+    #[error("{0}")]
+    StateChanged(String),
     /// Anything else about the engine's own state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -123,9 +127,11 @@ impl EngineError {
     /// Whose fault this is.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::Job { .. } | Self::BadRecord { .. } | Self::Refused(_) | Self::Timeout { .. } => {
-                ErrorKind::User
-            }
+            Self::Job { .. }
+            | Self::BadRecord { .. }
+            | Self::Refused(_)
+            | Self::Timeout { .. }
+            | Self::StateChanged(_) => ErrorKind::User,
             Self::Kafka { .. }
             | Self::Storage { .. }
             | Self::Io { .. }

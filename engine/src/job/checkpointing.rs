@@ -133,11 +133,20 @@ async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -
         ..Task::default()
     };
     if let Some(checkpoint) = &latest.checkpoint {
+        // The checkpoint's output is the previous run's, complete whatever
+        // the edited SQL: published even if its state is refused below.
         publish(job, &checkpoint.staged).await?;
-        for pipeline in job.pipelines.iter_mut().filter(|p| p.source == name) {
-            let state = checkpoint
-                .pipeline(&pipeline.sink)
-                .map_or(&[][..], |s| &s.batches[..]);
+        let reset = super::upgrade::pipelines_to_reset(job, &name, partition, checkpoint)?;
+        for (index, pipeline) in job.pipelines.iter_mut().enumerate() {
+            if pipeline.source != name {
+                continue;
+            }
+            let state = match reset.contains(&index) {
+                true => &[][..],
+                false => checkpoint
+                    .pipeline(&pipeline.sink)
+                    .map_or(&[][..], |s| &s.batches[..]),
+            };
             pipeline
                 .restore(partition, state, checkpoint.closed_through)
                 .map_err(EngineError::datafusion(format!(

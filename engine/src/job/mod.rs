@@ -10,6 +10,9 @@ pub mod offsets;
 pub mod runner;
 mod settings;
 mod tally;
+pub mod upgrade;
+#[cfg(test)]
+mod upgrade_tests;
 
 use std::path::PathBuf;
 use std::time::Duration;

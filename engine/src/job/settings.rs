@@ -35,6 +35,9 @@ pub struct JobSettings {
     /// `spindle.checkpoint.keep`: complete checkpoints kept per partition
     /// (default 3).
     pub checkpoint_keep: usize,
+    /// `spindle.checkpoint.on_change`: what a restore does with the state of
+    /// a pipeline whose SQL changed since the checkpoint (default `fail`).
+    pub on_change: super::upgrade::OnChange,
 }
 
 impl Default for JobSettings {
@@ -47,12 +50,13 @@ impl Default for JobSettings {
             checkpoint_interval: Duration::from_secs(30),
             checkpoint_path: None,
             checkpoint_keep: 3,
+            on_change: super::upgrade::OnChange::Fail,
         }
     }
 }
 
 /// Every setting, for messages.
-pub(crate) const SETTINGS: [&str; 7] = [
+pub(crate) const SETTINGS: [&str; 8] = [
     "spindle.window.allowed_lateness",
     "spindle.watermark.idle_timeout",
     "spindle.sink.flush_interval",
@@ -60,6 +64,7 @@ pub(crate) const SETTINGS: [&str; 7] = [
     "spindle.checkpoint.interval",
     "spindle.checkpoint.path",
     "spindle.checkpoint.keep",
+    "spindle.checkpoint.on_change",
 ];
 
 impl JobSettings {
@@ -85,6 +90,15 @@ impl JobSettings {
                         message: format!("SET {key}: {value:?} is not a count: {e}"),
                         location: *location,
                     })?;
+                }
+                "spindle.checkpoint.on_change" => {
+                    settings.on_change =
+                        super::upgrade::OnChange::parse(value).map_err(|message| {
+                            SqlError::Plan {
+                                message: format!("SET {key}: {message}"),
+                                location: *location,
+                            }
+                        })?;
                 }
                 other => {
                     return Err(SqlError::Plan {

@@ -13,6 +13,7 @@ pub mod over;
 mod over_needs;
 mod partitioned;
 pub mod slot;
+pub mod state_shape;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ use crate::window::{AggregateSpec, GroupLayout, WindowOperator};
 pub use partitioned::Tagged;
 use partitioned::{Over, Windowed};
 use slot::{Slot, SlotExec, SlotTable};
+use state_shape::StateShape;
 
 /// What one micro-batch produced.
 #[derive(Debug, Default)]
@@ -58,6 +60,12 @@ pub struct CompiledPipeline {
     input: Slot,
     task: Arc<TaskContext>,
     stage: Stage,
+    /// What its state depends on, and that as JSON (stored with every
+    /// snapshot batch).
+    shape: StateShape,
+    shape_json: String,
+    /// Where its INSERT is, for messages.
+    location: spindle_sql::Location,
 }
 
 #[derive(Debug)]
@@ -111,12 +119,16 @@ impl CompiledPipeline {
                 Stage::Windowed(Box::new(split_windowed(physical, window, &assigner)?))
             }
         };
+        let shape = StateShape::of(pipeline)?;
         Ok(Self {
             sink: pipeline.sink.clone(),
             source: pipeline.source.clone(),
             input,
             task: ctx.task_ctx(),
             stage,
+            shape_json: shape.to_json(),
+            shape,
+            location: pipeline.location,
         })
     }
 
@@ -201,8 +213,27 @@ impl CompiledPipeline {
         }
     }
 
-    /// `partition`'s state, for a checkpoint.
+    /// `partition`'s state, for a checkpoint, each batch carrying the
+    /// pipeline's [`StateShape`] in its schema metadata.
     pub fn snapshot(&mut self, partition: i32) -> Result<Vec<RecordBatch>> {
+        let batches = self.operator_snapshot(partition)?;
+        batches
+            .into_iter()
+            .map(|b| state_shape::with_shape(b, &self.shape_json))
+            .collect()
+    }
+
+    /// What the pipeline's state depends on.
+    pub fn shape(&self) -> &StateShape {
+        &self.shape
+    }
+
+    /// Where the pipeline's INSERT is in the job's text.
+    pub fn location(&self) -> spindle_sql::Location {
+        self.location
+    }
+
+    fn operator_snapshot(&mut self, partition: i32) -> Result<Vec<RecordBatch>> {
         match &mut self.stage {
             Stage::Stateless(_) => Ok(Vec::new()),
             Stage::Windowed(w) => match w.operators.get_mut(&partition) {
@@ -217,7 +248,9 @@ impl CompiledPipeline {
     }
 
     /// Replaces `partition`'s state with a checkpointed one whose windows
-    /// were closed up to `closed_through`.
+    /// were closed up to `closed_through`. Whether the state fits this
+    /// pipeline's SQL is the caller's check (`job::upgrade`); state without
+    /// rows restores as none.
     pub fn restore(
         &mut self,
         partition: i32,
@@ -225,6 +258,14 @@ impl CompiledPipeline {
         closed_through: i64,
     ) -> Result<()> {
         self.forget(partition);
+        let state = match state.iter().all(|b| b.num_rows() == 0) {
+            true => Vec::new(),
+            false => state
+                .iter()
+                .map(state_shape::without_shape)
+                .collect::<Result<Vec<_>>>()?,
+        };
+        let state = &state[..];
         match &mut self.stage {
             Stage::Stateless(_) => Ok(()),
             Stage::Windowed(w) => w.operator(partition)?.restore(state),

@@ -80,6 +80,19 @@ impl Deployment {
         self
     }
 
+    /// Runs `text` from now on, as a job of the same name (so it finds the
+    /// checkpoints of the runs before: an edited job).
+    pub(crate) fn edit_job(&mut self, text: &str) {
+        let job = self
+            .dir
+            .path()
+            .join("edited")
+            .join(self.job.file_name().unwrap());
+        std::fs::create_dir_all(job.parent().unwrap()).unwrap();
+        std::fs::write(&job, text).unwrap();
+        self.job = job;
+    }
+
     /// History under `s3://BUCKET/history` and checkpoints under
     /// `s3://BUCKET/checkpoints` on the S3 server at `endpoint`.
     pub(crate) fn on_s3(mut self, endpoint: &str, bucket: &str) -> Self {

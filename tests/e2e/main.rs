@@ -13,6 +13,7 @@ mod eval_cli;
 mod influxdb_backpressure;
 mod influxdb_faults;
 mod influxdb_sink;
+mod job_upgrade;
 mod kafka_offsets;
 mod kafka_sink;
 mod models_cli;

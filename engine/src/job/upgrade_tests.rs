@@ -404,3 +404,31 @@ async fn an_unknown_policy_is_refused_naming_the_choices() {
         "{error}"
     );
 }
+
+/// An aggregate reading a view's column reads the same (`avg(hot.t2)`)
+/// whatever the view computes; the plan below the aggregate shows it.
+#[tokio::test]
+async fn a_change_inside_a_view_is_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_view = |factor: u32| {
+        format!(
+            "{JOB}CREATE VIEW hot AS SELECT *, temperature * {factor} AS t2 FROM sensors;
+CREATE TABLE viewed (machine_id VARCHAR, t DOUBLE) WITH ('connector' = 'console');
+INSERT INTO viewed SELECT machine_id, avg(t2) FROM hot
+GROUP BY tumble(ts, INTERVAL '1' MINUTE), machine_id;"
+        )
+    };
+    let mut old = build(&with_view(2), dir.path()).await.unwrap();
+    feed(&mut old, 0).await;
+    let checkpoint = checkpoint(&mut old);
+
+    let mut same = build(&with_view(2), dir.path()).await.unwrap();
+    restore(&mut same, checkpoint.clone()).await.unwrap();
+    let mut job = build(&with_view(3), dir.path()).await.unwrap();
+    let message = restore(&mut job, checkpoint).await.unwrap_err().to_string();
+    assert!(message.contains("INSERT INTO viewed (line"), "{message}");
+    assert!(
+        message.contains("computed differently below it") && message.contains("* Int64(3)"),
+        "{message}"
+    );
+}

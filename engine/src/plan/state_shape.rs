@@ -85,6 +85,11 @@ pub struct StateShape {
     pub functions: Vec<Term>,
     /// The predicates that pick the rows reaching the state (`WHERE`).
     pub filters: Vec<Term>,
+    /// The rest of the plan below the state (projections, views,
+    /// subqueries), one line per node: an expression an aggregate reads
+    /// through a view column changes here, not in the aggregate.
+    #[serde(default)]
+    pub input: Vec<String>,
 }
 
 impl StateShape {
@@ -99,6 +104,7 @@ impl StateShape {
             aggregates: Vec::new(),
             functions: Vec::new(),
             filters: Vec::new(),
+            input: Vec::new(),
         };
         let Some(stateful) = stateful_node(&pipeline.plan)? else {
             return Ok(shape);
@@ -124,6 +130,7 @@ impl StateShape {
             _ => return Ok(shape),
         }
         shape.filters = filters_below(&stateful)?;
+        shape.input = input_below(&stateful);
         Ok(shape)
     }
 
@@ -167,6 +174,18 @@ impl StateShape {
                 "WHERE changed: {} → {}",
                 conjunction(&old.filters),
                 conjunction(&self.filters)
+            ));
+        }
+        if out.is_empty() && old.input != self.input {
+            let differs = |a: &[String], b: &[String]| {
+                a.iter()
+                    .find(|line| !b.contains(line))
+                    .map_or("(nothing)".to_string(), String::clone)
+            };
+            out.push(format!(
+                "the rows reaching the state are computed differently below it: `{}` → `{}`",
+                differs(&old.input, &self.input),
+                differs(&self.input, &old.input)
             ));
         }
         out
@@ -253,6 +272,23 @@ fn filters_below(node: &LogicalPlan) -> Result<Vec<Term>> {
         })?;
     }
     terms(predicates.iter())
+}
+
+/// The plan below `node` as text, less what [`StateShape`] compares
+/// otherwise (filters, window functions).
+fn input_below(node: &LogicalPlan) -> Vec<String> {
+    node.inputs()
+        .iter()
+        .flat_map(|input| {
+            input
+                .display_indent()
+                .to_string()
+                .lines()
+                .map(|line| line.trim().to_string())
+                .collect::<Vec<_>>()
+        })
+        .filter(|line| !line.starts_with("Filter:") && !line.starts_with("WindowAggr:"))
+        .collect()
 }
 
 fn terms<'a>(exprs: impl Iterator<Item = &'a Expr>) -> Result<Vec<Term>> {

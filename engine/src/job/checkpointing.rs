@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::Job;
+use super::upgrade::Carry;
 use crate::checkpoint::store::Latest;
 use crate::checkpoint::{CheckpointStore, PartitionCheckpoint, PipelineState};
 use crate::error::{EngineError, Result};
@@ -136,14 +137,15 @@ async fn restore(job: &mut Job, source: usize, partition: i32, latest: Latest) -
         // The checkpoint's output is the previous run's, complete whatever
         // the edited SQL: published even if its state is refused below.
         publish(job, &checkpoint.staged).await?;
-        let reset = super::upgrade::pipelines_to_reset(job, &name, partition, checkpoint)?;
+        let carry = super::upgrade::plan_restore(job, &name, partition, checkpoint)?;
         for (index, pipeline) in job.pipelines.iter_mut().enumerate() {
             if pipeline.source != name {
                 continue;
             }
-            let state = match reset.contains(&index) {
-                true => &[][..],
-                false => checkpoint
+            let state = match carry.get(&index) {
+                Some(Carry::Reset) => &[][..],
+                Some(Carry::Reordered(batches)) => &batches[..],
+                None => checkpoint
                     .pipeline(&pipeline.sink)
                     .map_or(&[][..], |s| &s.batches[..]),
             };

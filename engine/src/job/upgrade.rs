@@ -3,10 +3,14 @@
 //! windows, keys, aggregates, `OVER` functions or `WHERE` changed either
 //! stops the job with an error naming every change
 //! ([`OnChange::Fail`], the default) or starts empty
-//! ([`OnChange::ResetChanged`]). A pipeline added since starts empty; the
-//! state of one removed is ignored (and gone with the next checkpoint).
+//! ([`OnChange::ResetChanged`]). Keys or aggregates only listed in another
+//! order keep their state, its columns moved. A pipeline added since starts
+//! empty; the state of one removed is ignored (and gone with the next
+//! checkpoint).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
 
 use super::Job;
 use crate::checkpoint::PartitionCheckpoint;
@@ -37,6 +41,17 @@ impl OnChange {
     }
 }
 
+/// What a restore does with a pipeline's checkpointed state, when not
+/// simply restoring it.
+#[derive(Debug)]
+pub enum Carry {
+    /// Nothing: the pipeline starts empty (its SQL changed, `reset-changed`).
+    Reset,
+    /// These batches instead: the same state with its columns in the edited
+    /// query's order of keys and aggregates.
+    Reordered(Vec<RecordBatch>),
+}
+
 /// One pipeline whose state cannot be carried over.
 #[derive(Debug)]
 struct Changed {
@@ -44,19 +59,19 @@ struct Changed {
     changes: Vec<String>,
 }
 
-/// Which of `job`'s pipelines reading source `source` must start empty
-/// instead of taking their state from `checkpoint` (of `partition`); an
-/// error naming every change when the job's policy is to fail.
-pub fn pipelines_to_reset(
+/// For `job`'s pipelines reading source `source` (by index), what to
+/// restore instead of their state in `checkpoint` (of `partition`), if
+/// anything; an error naming every change when the job's policy is to fail.
+pub fn plan_restore(
     job: &Job,
     source: &str,
     partition: i32,
     checkpoint: &PartitionCheckpoint,
-) -> Result<BTreeSet<usize>> {
-    let changed = changed_pipelines(job, source, checkpoint)?;
+) -> Result<BTreeMap<usize, Carry>> {
+    let (changed, mut plan) = compare(job, source, checkpoint)?;
     ignore_removed(job, source, partition, checkpoint);
     if changed.is_empty() {
-        return Ok(BTreeSet::new());
+        return Ok(plan);
     }
     let lines: Vec<String> = changed
         .iter()
@@ -95,20 +110,24 @@ pub fn pipelines_to_reset(
                      state of {line}; it starts empty at the checkpoint's offset"
                 );
             }
-            Ok(changed.into_iter().map(|c| c.index).collect())
+            plan.extend(changed.into_iter().map(|c| (c.index, Carry::Reset)));
+            Ok(plan)
         }
     }
 }
 
 /// The pipelines of `source` whose checkpointed state has a shape that
-/// differs from theirs. State without a recorded shape (no rows, or written
-/// before shapes were recorded) is left to the operators' own column check.
-fn changed_pipelines(
+/// differs from theirs, and the state of those whose keys or aggregates
+/// were only reordered, reordered. State without a recorded shape (no rows,
+/// or written before shapes were recorded) is left to the operators' own
+/// column check.
+fn compare(
     job: &Job,
     source: &str,
     checkpoint: &PartitionCheckpoint,
-) -> Result<Vec<Changed>> {
+) -> Result<(Vec<Changed>, BTreeMap<usize, Carry>)> {
     let mut changed = Vec::new();
+    let mut reordered = BTreeMap::new();
     for (index, pipeline) in job.pipelines.iter().enumerate() {
         if pipeline.source != source {
             continue;
@@ -121,11 +140,30 @@ fn changed_pipelines(
         ))?;
         let Some(old) = old else { continue };
         let changes = pipeline.shape().changes(&old);
-        if !changes.is_empty() {
-            changed.push(Changed { index, changes });
+        if changes.is_empty() {
+            continue;
+        }
+        match pipeline.shape().reordering(&old) {
+            Some(reordering) => {
+                let batches = state
+                    .batches
+                    .iter()
+                    .map(|b| reordering.apply(b))
+                    .collect::<datafusion::error::Result<Vec<_>>>()
+                    .map_err(EngineError::datafusion(format!(
+                        "reordering the checkpointed state of {}",
+                        pipeline.sink
+                    )))?;
+                tracing::info!(
+                    sink = %pipeline.sink, changes = %changes.join("; "),
+                    "only the order changed: the checkpointed state is carried over"
+                );
+                reordered.insert(index, Carry::Reordered(batches));
+            }
+            None => changed.push(Changed { index, changes }),
         }
     }
-    Ok(changed)
+    Ok((changed, reordered))
 }
 
 /// Logs the checkpointed state of pipelines the job no longer has.

@@ -106,6 +106,10 @@ impl CompiledPipeline {
         let logical = scan_from(pipeline.plan.clone(), &source.name, table)?;
         tracing::debug!(plan = %logical.display_indent(), "pipeline logical plan");
         let physical = ctx.state().create_physical_plan(&logical).await?;
+        let mut shape = StateShape::of(pipeline)?;
+        if pipeline.window.is_some() {
+            shape.state_widths = state_widths(&physical)?;
+        }
         let stage = match &pipeline.window {
             None if over::has_window_functions(&physical)? => {
                 Stage::Over(Box::new(split_over(physical, source, ctx.task_ctx())?))
@@ -119,7 +123,6 @@ impl CompiledPipeline {
                 Stage::Windowed(Box::new(split_windowed(physical, window, &assigner)?))
             }
         };
-        let shape = StateShape::of(pipeline)?;
         Ok(Self {
             sink: pipeline.sink.clone(),
             source: pipeline.source.clone(),
@@ -427,6 +430,15 @@ fn split_windowed(
         closed,
         post,
     })
+}
+
+/// How many state columns each aggregate of a windowed plan keeps.
+fn state_widths(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<usize>> {
+    find_aggregate(plan)?
+        .aggr_expr()
+        .iter()
+        .map(|a| Ok(a.state_fields()?.len()))
+        .collect()
 }
 
 fn find_aggregate(plan: &Arc<dyn ExecutionPlan>) -> Result<AggregateExec> {

@@ -90,6 +90,10 @@ pub struct StateShape {
     /// through a view column changes here, not in the aggregate.
     #[serde(default)]
     pub input: Vec<String>,
+    /// How many state columns each aggregate keeps, in order (windowed
+    /// aggregates): what moving state between aggregate orders needs.
+    #[serde(default)]
+    pub state_widths: Vec<usize>,
 }
 
 impl StateShape {
@@ -105,6 +109,7 @@ impl StateShape {
             functions: Vec::new(),
             filters: Vec::new(),
             input: Vec::new(),
+            state_widths: Vec::new(),
         };
         let Some(stateful) = stateful_node(&pipeline.plan)? else {
             return Ok(shape);
@@ -407,5 +412,8 @@ fn function_name(term: &Term) -> &str {
     term.exact.split('(').next().unwrap_or_default()
 }
 
+mod reorder;
 #[cfg(test)]
 mod tests;
+
+pub use reorder::Reordering;

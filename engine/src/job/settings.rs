@@ -115,3 +115,19 @@ impl JobSettings {
         Ok(settings)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every setting has its row in docs/sql.md's statement table.
+    #[test]
+    fn every_setting_is_documented() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/sql.md");
+        let docs = std::fs::read_to_string(path).unwrap();
+        for key in super::SETTINGS {
+            assert!(
+                docs.contains(&format!("`SET {key} = ")),
+                "{key} is missing from docs/sql.md"
+            );
+        }
+    }
+}

@@ -14,6 +14,18 @@ pub enum AnomalyError {
         /// What is wrong.
         message: String,
     },
+    /// A checkpointed detector state that does not fit the query's call.
+    #[error(
+        "the checkpointed state of {function} for key {key} does not fit this query: {message}"
+    )]
+    Checkpoint {
+        /// The call, as the query writes it.
+        function: String,
+        /// The `PARTITION BY` key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A trained model that cannot be used.
     #[error("model {name}: {message}")]
     Model {

@@ -13,6 +13,7 @@
 //! | [`flatline`] | a stuck probe repeating one value | `flatline_anomaly` |
 //! | [`rcf`] | Random Cut Forest (AWS's reference implementation) over one or more values | `rcf_anomaly` |
 //! | [`udwf`] | inter-arrival time; the DataFusion glue | `inter_arrival` |
+//! | [`keyed`] | each key's detector kept for checkpoints (the engine's `OVER` operator) | |
 //!
 //! Trained models ([`trained`]: Isolation Forest, Hotelling T², PCA T² + Q)
 //! are fitted from history by `spindle train` and scored statelessly with
@@ -27,6 +28,7 @@ mod error;
 pub mod ewma;
 pub mod flatline;
 pub mod gaussian;
+pub mod keyed;
 pub mod likelihood;
 pub mod quality;
 pub mod rcf;

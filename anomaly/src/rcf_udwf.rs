@@ -3,7 +3,6 @@
 //! Forest per key ([`crate::rcf`]). `values` is one number or an array of
 //! them (`[temperature, vibration, power]`); parameters are constants.
 
-use std::ops::Range;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, Float64Array, GenericListArray};
@@ -14,10 +13,13 @@ use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldA
 use datafusion::logical_expr::{
     PartitionEvaluator, Signature, Volatility, WindowUDF, WindowUDFImpl,
 };
+use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Literal;
 
+use crate::keyed::{Recipe, Scorer};
 use crate::rcf::{Rcf, RcfParams};
-use crate::udwf::{verdict_fields, verdicts_to_array};
+use crate::udwf::{Evaluator, plan_error, verdict_fields};
+use crate::verdict::Verdict;
 
 const NAME: &str = "rcf_anomaly";
 const PARAMETERS: [&str; 5] = [
@@ -30,7 +32,7 @@ const PARAMETERS: [&str; 5] = [
 
 /// The window function.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct RcfFunction {
+pub(crate) struct RcfFunction {
     signature: Signature,
 }
 
@@ -85,19 +87,9 @@ impl WindowUDFImpl for RcfFunction {
         &self,
         args: PartitionEvaluatorArgs,
     ) -> Result<Box<dyn PartitionEvaluator>> {
-        let p = constants(args.input_exprs())?;
-        let d = RcfParams::default();
-        let count = |i: usize, default: usize| p[i].map_or(default, |v| v.max(0.0) as usize);
-        let params = RcfParams {
-            trees: count(0, d.trees),
-            sample_size: count(1, d.sample_size),
-            shingle_size: count(2, d.shingle_size),
-            time_decay: p[3].or(d.time_decay),
-            threshold: p[4].unwrap_or(d.threshold),
-            seed: d.seed,
-        };
-        let rcf = Rcf::new(params).map_err(|e| DataFusionError::Plan(format!("{NAME}: {e}")))?;
-        Ok(Box::new(RcfEvaluator { rcf }))
+        let rcf = Rcf::new(params(args.input_exprs())?).map_err(|e| plan_error(NAME, e))?;
+        let scorer: Box<dyn Scorer> = Box::new(rcf);
+        Ok(Box::new(Evaluator(scorer)))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
@@ -109,10 +101,37 @@ impl WindowUDFImpl for RcfFunction {
     }
 }
 
+impl RcfFunction {
+    /// How this call makes its forests (`args`: the call's arguments).
+    pub(crate) fn recipe(&self, args: &[Arc<dyn PhysicalExpr>]) -> Result<Recipe> {
+        let params = params(args)?;
+        let fresh = move || -> crate::Result<Box<dyn Scorer>> { Ok(Box::new(Rcf::new(params)?)) };
+        let parameters = format!("{:?}", fresh().map_err(|e| plan_error(NAME, e))?);
+        Ok(Recipe {
+            parameters,
+            fresh: Box::new(fresh),
+            restore: Box::new(|state| Ok(Box::new(Rcf::from_json(state)?))),
+        })
+    }
+}
+
+/// The forest's parameters from the call's arguments.
+fn params(args: &[Arc<dyn PhysicalExpr>]) -> Result<RcfParams> {
+    let p = constants(args)?;
+    let d = RcfParams::default();
+    let count = |i: usize, default: usize| p[i].map_or(default, |v| v.max(0.0) as usize);
+    Ok(RcfParams {
+        trees: count(0, d.trees),
+        sample_size: count(1, d.sample_size),
+        shingle_size: count(2, d.shingle_size),
+        time_decay: p[3].or(d.time_decay),
+        threshold: p[4].unwrap_or(d.threshold),
+        seed: d.seed,
+    })
+}
+
 /// The parameters after the values: constants or left out.
-fn constants(
-    exprs: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>],
-) -> Result<[Option<f64>; 5]> {
+fn constants(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<[Option<f64>; 5]> {
     let mut out = [None; 5];
     for (i, (expr, name)) in exprs.iter().skip(1).zip(PARAMETERS).enumerate() {
         let literal = expr
@@ -128,11 +147,6 @@ fn constants(
         };
     }
     Ok(out)
-}
-
-#[derive(Debug)]
-struct RcfEvaluator {
-    rcf: Rcf,
 }
 
 /// Row `row`'s values.
@@ -160,25 +174,12 @@ fn values_at(values: &[ArrayRef], row: usize) -> Result<Vec<Option<f64>>> {
         .collect())
 }
 
-impl PartitionEvaluator for RcfEvaluator {
-    fn is_causal(&self) -> bool {
-        true
+impl Scorer for Rcf {
+    fn score(&mut self, values: &[ArrayRef], row: usize) -> Result<Verdict> {
+        Ok(self.observe(&values_at(values, row)?))
     }
 
-    fn supports_bounded_execution(&self) -> bool {
-        true
-    }
-
-    fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        let verdict = self.rcf.observe(&values_at(values, range.start)?);
-        let array = verdicts_to_array(std::iter::once(verdict), 1);
-        Ok(ScalarValue::Struct(Arc::new(array)))
-    }
-
-    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
-        let verdicts = (0..num_rows)
-            .map(|row| values_at(values, row).map(|v| self.rcf.observe(&v)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Arc::new(verdicts_to_array(verdicts.into_iter(), num_rows)))
+    fn save(&self) -> crate::Result<String> {
+        self.to_json()
     }
 }

@@ -32,6 +32,7 @@ use crate::cusum::{Cusum, CusumParams};
 use crate::ewma::{EwmaChart, EwmaParams, Statistic};
 use crate::flatline::Flatline;
 use crate::gaussian::{GaussianLimits, GaussianParams};
+use crate::keyed::{Recipe, Scorer};
 use crate::likelihood::{AnomalyLikelihood, LikelihoodParams};
 use crate::verdict::{Detector, Verdict};
 
@@ -163,9 +164,36 @@ pub fn verdict_fields() -> Fields {
 
 /// A detector as a window function.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct DetectorFunction {
+pub(crate) struct DetectorFunction {
     model: Model,
     signature: Signature,
+}
+
+impl DetectorFunction {
+    /// How this call makes its detectors (`args`: the call's arguments).
+    pub(crate) fn recipe(
+        &self,
+        args: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>],
+    ) -> Result<Recipe> {
+        let model = self.model;
+        let params = constant_parameters(model, args)?;
+        let fresh =
+            move || -> crate::Result<Box<dyn Scorer>> { Ok(Box::new(model.detector(&params)?)) };
+        let parameters = format!(
+            "{:?}",
+            fresh().map_err(|e| plan_error(model.sql_name(), e))?
+        );
+        Ok(Recipe {
+            parameters,
+            fresh: Box::new(fresh),
+            restore: Box::new(move |state| Ok(Box::new(model.restore(state)?))),
+        })
+    }
+}
+
+/// An error of the parameters, named by the function.
+pub(crate) fn plan_error(function: &str, e: crate::AnomalyError) -> DataFusionError {
+    DataFusionError::Plan(format!("{function}: {e}"))
 }
 
 impl WindowUDFImpl for DetectorFunction {
@@ -198,8 +226,9 @@ impl WindowUDFImpl for DetectorFunction {
         let detector = self
             .model
             .detector(&params)
-            .map_err(|e| DataFusionError::Plan(format!("{}: {e}", self.name())))?;
-        Ok(Box::new(DetectorEvaluator { detector }))
+            .map_err(|e| plan_error(self.name(), e))?;
+        let scorer: Box<dyn Scorer> = Box::new(detector);
+        Ok(Box::new(Evaluator(scorer)))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
@@ -236,10 +265,14 @@ fn constant_parameters(
         .collect()
 }
 
-/// One source's detector.
-#[derive(Debug)]
-struct DetectorEvaluator {
-    detector: Box<dyn Detector>,
+impl Scorer for Box<dyn Detector> {
+    fn score(&mut self, values: &[ArrayRef], row: usize) -> Result<Verdict> {
+        Ok(self.observe(value_at(values, row)?))
+    }
+
+    fn save(&self) -> crate::Result<String> {
+        self.save_state()
+    }
 }
 
 fn value_at(values: &[ArrayRef], row: usize) -> Result<Option<f64>> {
@@ -255,7 +288,24 @@ fn value_at(values: &[ArrayRef], row: usize) -> Result<Option<f64>> {
     Ok(floats.is_valid(row).then(|| floats.value(row)))
 }
 
-impl PartitionEvaluator for DetectorEvaluator {
+/// What gives each row its verdict, in event-time order: a detector, or
+/// a key's detector kept for checkpoints ([`crate::keyed`]).
+pub(crate) trait RowVerdicts: Send + std::fmt::Debug {
+    /// Row `row`'s verdict (the detector learns from the row).
+    fn verdict(&mut self, values: &[ArrayRef], row: usize) -> Result<Verdict>;
+}
+
+impl RowVerdicts for Box<dyn Scorer> {
+    fn verdict(&mut self, values: &[ArrayRef], row: usize) -> Result<Verdict> {
+        self.score(values, row)
+    }
+}
+
+/// DataFusion's evaluator over [`RowVerdicts`]: causal, row by row.
+#[derive(Debug)]
+pub(crate) struct Evaluator<T>(pub(crate) T);
+
+impl<T: RowVerdicts + 'static> PartitionEvaluator for Evaluator<T> {
     fn is_causal(&self) -> bool {
         true
     }
@@ -265,14 +315,14 @@ impl PartitionEvaluator for DetectorEvaluator {
     }
 
     fn evaluate(&mut self, values: &[ArrayRef], range: &Range<usize>) -> Result<ScalarValue> {
-        let verdict = self.detector.observe(value_at(values, range.start)?);
+        let verdict = self.0.verdict(values, range.start)?;
         let array = verdicts_to_array(std::iter::once(verdict), 1);
         Ok(ScalarValue::Struct(Arc::new(array)))
     }
 
     fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> Result<ArrayRef> {
         let verdicts = (0..num_rows)
-            .map(|row| value_at(values, row).map(|v| self.detector.observe(v)))
+            .map(|row| self.0.verdict(values, row))
             .collect::<Result<Vec<_>>>()?;
         Ok(Arc::new(verdicts_to_array(verdicts.into_iter(), num_rows)))
     }

@@ -2,7 +2,7 @@
 
 /// A detector's output for one reading: the SQL struct
 /// `{score, flag, threshold, reason}`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Verdict {
     /// How unusual the reading is, on the detector's own scale (`None` when
     /// it cannot say yet).

@@ -5,21 +5,28 @@
 //! the part above (per batch of results).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
+use arrow::datatypes::Schema;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::WindowFrameBound;
 use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::window::StandardWindowExpr;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::streaming::StreamingTableExec;
-use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec, WindowExpr};
+use datafusion::physical_plan::windows::{
+    BoundedWindowAggExec, WindowAggExec, WindowExpr, WindowUDFExpr, create_udwf_window_expr,
+};
 use datafusion::physical_plan::{ExecutionPlan, InputOrderMode};
+use spindle_anomaly::keyed::stateful;
 
 use super::slot::{Slot, SlotExec};
 use futures::channel::mpsc::UnboundedSender;
 
 use super::over_needs::replay_needs;
+use crate::window::over::detectors::DetectorSlot;
 use crate::window::over::{OverOperator, feed};
 use crate::window::over_replay::ReplayLog;
 use datafusion::physical_plan::projection::ProjectionExec;
@@ -61,6 +68,8 @@ pub fn split(
         bottom: None,
         exprs: Vec::new(),
         row_preserving: true,
+        answered: Arc::new(AtomicI64::new(i64::MIN)),
+        detectors: Vec::new(),
     };
     let window = chain.rebuild(&top)?;
     let Some(bottom) = chain.bottom else {
@@ -78,8 +87,12 @@ pub fn split(
     // window nodes adds or drops rows.
     let replay = chain.row_preserving.then(|| {
         let needs = replay_needs(&chain.exprs, schema.field(position).data_type());
-        ReplayLog::new(needs, Arc::clone(&schema), position)
+        ReplayLog::new(needs, Arc::clone(&schema), position).answering(&chain.answered)
     });
+    if replay.is_none() {
+        // Nothing is replayed after a restore: detectors keep no verdicts.
+        chain.answered.store(i64::MAX, Ordering::Relaxed);
+    }
     let operator = OverOperator::new(
         schema,
         position,
@@ -87,7 +100,8 @@ pub fn split(
         bottom.sender,
         output,
         replay,
-    );
+    )
+    .with_detectors(chain.detectors);
     Ok(OverParts {
         pre: bottom.pre,
         operator,
@@ -130,6 +144,11 @@ struct Chain<'a> {
     exprs: Vec<Arc<dyn WindowExpr>>,
     /// Whether every node between the window nodes keeps its input rows.
     row_preserving: bool,
+    /// The event time before which every row has been answered (the
+    /// operator's replay log moves it; detectors keep verdicts from it on).
+    answered: Arc<AtomicI64>,
+    /// Each detector call's per-key state, in plan order.
+    detectors: Vec<DetectorSlot>,
 }
 
 impl Chain<'_> {
@@ -156,6 +175,11 @@ impl Chain<'_> {
             check_streamable(expr.as_ref(), self.time_column)?;
         }
         self.exprs.extend(exprs.iter().cloned());
+        let schema = input.schema();
+        let exprs = exprs
+            .iter()
+            .map(|e| self.keep_state(e, &schema))
+            .collect::<Result<Vec<_>>>()?;
         let input = match input.downcast_ref::<SortExec>() {
             Some(sort) => Arc::clone(sort.input()),
             None => input,
@@ -171,6 +195,55 @@ impl Chain<'_> {
             InputOrderMode::Linear,
             false,
         )?))
+    }
+
+    /// A detector call planned again to keep each key's detector where
+    /// checkpoints reach it (`spindle_anomaly::keyed`): the same call with
+    /// the `PARTITION BY` keys and the time as hidden trailing arguments.
+    /// Other functions come back unchanged.
+    fn keep_state(
+        &mut self,
+        expr: &Arc<dyn WindowExpr>,
+        schema: &Schema,
+    ) -> Result<Arc<dyn WindowExpr>> {
+        let Some(standard) = expr.as_any().downcast_ref::<StandardWindowExpr>() else {
+            return Ok(Arc::clone(expr));
+        };
+        let function = standard.get_standard_func_expr();
+        let Some(udf) = function.as_any().downcast_ref::<WindowUDFExpr>() else {
+            return Ok(Arc::clone(expr));
+        };
+        let (Some(time), keys) = (expr.order_by().first(), expr.partition_by()) else {
+            return Ok(Arc::clone(expr));
+        };
+        let call = function.name();
+        let call = call.split(" PARTITION BY").next().unwrap_or(call);
+        let Some((keyed, states)) =
+            stateful(udf.fun(), udf.args(), keys.len(), call, &self.answered)?
+        else {
+            return Ok(Arc::clone(expr));
+        };
+        let mut args = udf.args().to_vec();
+        args.extend(keys.iter().cloned());
+        args.push(Arc::clone(&time.expr));
+        let key_types = keys
+            .iter()
+            .map(|k| k.data_type(schema))
+            .collect::<Result<Vec<_>>>()?;
+        self.detectors.push(DetectorSlot { states, key_types });
+        let keyed = create_udwf_window_expr(
+            &Arc::new(keyed),
+            &args,
+            schema,
+            function.name().to_string(),
+            false,
+        )?;
+        Ok(Arc::new(StandardWindowExpr::new(
+            keyed,
+            keys,
+            expr.order_by(),
+            Arc::clone(expr.get_window_frame()),
+        )))
     }
 
     /// The streaming leaf that replaces `pre` under the lowest window node.

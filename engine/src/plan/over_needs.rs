@@ -36,6 +36,7 @@ pub(crate) fn replay_needs(exprs: &[Arc<dyn WindowExpr>], time_type: &DataType) 
         match look_back(expr.as_ref(), time_type) {
             Some(LookBack::Rows(n)) => needs.rows = needs.rows.max(n),
             Some(LookBack::Span(span)) => needs.span = needs.span.max(span),
+            Some(LookBack::Saved) => {}
             None => needs.not_carried.push(name),
         }
     }
@@ -45,6 +46,8 @@ pub(crate) fn replay_needs(exprs: &[Arc<dyn WindowExpr>], time_type: &DataType) 
 enum LookBack {
     Rows(usize),
     Span(i64),
+    /// A detector: its state goes into the checkpoint itself.
+    Saved,
 }
 
 fn short_name(expr: &dyn WindowExpr) -> String {
@@ -55,15 +58,23 @@ fn short_name(expr: &dyn WindowExpr) -> String {
         .to_string()
 }
 
-/// What one function looks back at; `None` if its state is not bounded by
-/// a frame (running totals, `row_number`, detectors).
+/// What one function looks back at; `None` if its state is neither bounded
+/// by a frame nor saved (running totals, `row_number`).
 fn look_back(expr: &dyn WindowExpr, time_type: &DataType) -> Option<LookBack> {
     if let Some(standard) = expr.as_any().downcast_ref::<StandardWindowExpr>() {
         let udf = standard
             .get_standard_func_expr()
             .as_any()
             .downcast_ref::<WindowUDFExpr>()?;
-        if !expr.name().to_ascii_lowercase().starts_with("lag(") {
+        if spindle_anomaly::keyed::keeps_state(udf.fun()) {
+            return Some(LookBack::Saved);
+        }
+        let name = expr.name().to_ascii_lowercase();
+        if name.starts_with("inter_arrival(") {
+            // Its state is the previous row's time.
+            return Some(LookBack::Rows(1));
+        }
+        if !name.starts_with("lag(") {
             return None;
         }
         let offset = match udf.args().get(1) {

@@ -35,6 +35,15 @@ use futures::{FutureExt, StreamExt};
 
 use super::event_times;
 use super::over_replay::ReplayLog;
+use detectors::DetectorSlot;
+
+#[cfg(test)]
+mod checkpoint_tests;
+pub mod detectors;
+
+/// Batches of an `OVER` snapshot before the detectors' (see
+/// [`OverOperator::snapshot`]).
+const ROW_PARTS: usize = 3;
 
 /// Rows split at a watermark.
 #[derive(Debug)]
@@ -122,6 +131,8 @@ pub struct OverOperator {
     /// between the window nodes changes row counts, so answers cannot be
     /// matched to rows).
     replay: Option<ReplayLog>,
+    /// The detector calls' per-key state.
+    detectors: Vec<DetectorSlot>,
 }
 
 impl std::fmt::Debug for OverOperator {
@@ -158,7 +169,14 @@ impl OverOperator {
             sender: Some(sender),
             output,
             replay,
+            detectors: Vec::new(),
         }
+    }
+
+    /// The operator with the state of its window stream's detector calls.
+    pub fn with_detectors(mut self, detectors: Vec<DetectorSlot>) -> Self {
+        self.detectors = detectors;
+        self
     }
 
     /// The watermark up to which rows have been released: rows before it
@@ -206,8 +224,9 @@ impl OverOperator {
     }
 
     /// The partition's state, for a checkpoint: the frame context and the
-    /// rows in flight in the window stream (see [`ReplayLog`]), then the
-    /// unreleased rows — always these three batches.
+    /// rows in flight in the window stream (see [`ReplayLog`]), the
+    /// unreleased rows — always these three batches — then one batch per
+    /// detector call with its keys' detectors ([`detectors`]).
     pub fn snapshot(&self) -> Result<Vec<RecordBatch>> {
         let [context, in_flight] = match &self.replay {
             Some(replay) => replay.snapshot()?,
@@ -217,31 +236,39 @@ impl OverOperator {
             ],
         };
         let pending = concat_batches(&self.schema, &self.pending)?;
-        Ok(vec![context, in_flight, pending])
+        let mut state = vec![context, in_flight, pending];
+        state.extend(detectors::snapshot(&self.detectors)?);
+        Ok(state)
     }
 
     /// Takes over a checkpointed state (see [`Self::snapshot`]); `released`
     /// is the job's release watermark (older rows count as late from now
-    /// on). The context and in-flight rows go into the window stream again;
-    /// the answers for the context are dropped.
+    /// on). The detectors are restored, then the context and in-flight rows
+    /// go into the window stream again; the answers for the context are
+    /// dropped.
     pub fn restore(&mut self, state: &[RecordBatch], released: i64) -> Result<()> {
         self.start_at(released);
         if state.is_empty() {
             return Ok(());
         }
-        let [context, in_flight, pending] = state else {
+        if state.len() < ROW_PARTS {
             return Err(DataFusionError::Plan(format!(
-                "an OVER checkpoint holds 3 parts, this one {}",
+                "an OVER checkpoint holds at least {ROW_PARTS} parts, this one {}",
                 state.len()
             )));
+        }
+        let (rows, detector_state) = state.split_at(ROW_PARTS);
+        let [context, in_flight, pending] = rows else {
+            return Err(DataFusionError::Internal("OVER checkpoint parts".into()));
         };
-        for batch in state {
+        for batch in rows {
             if batch.schema().fields().len() != self.schema.fields().len() {
                 return Err(DataFusionError::Plan(
                     "the checkpointed OVER rows do not fit this query's columns".into(),
                 ));
             }
         }
+        detectors::restore(&self.detectors, detector_state)?;
         let replayed = match &mut self.replay {
             Some(replay) => Some(replay.restore(context, in_flight)?),
             None => None,

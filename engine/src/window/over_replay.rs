@@ -9,14 +9,23 @@
 //! the last `rows` rows and those within `span` of the key's newest. A
 //! restore sends context and in-flight rows into a fresh stream and drops
 //! the answers for the context (they were emitted before the checkpoint).
-//! Frames bounded by rows or time come back exactly; functions whose state
-//! is not bounded by a frame (detectors, `row_number`) are named in
+//! Frames bounded by rows or time come back exactly. The anomaly detectors
+//! carry their own state in the checkpoint (`super::over::detectors`) and
+//! skip the replayed rows they had seen. Functions whose state is neither
+//! bounded by a frame nor saved (`row_number`, running totals, functions
+//! partitioned by other keys than the first) are named in
 //! [`ReplayNeeds::not_carried`]: they restart with the context only.
+//!
+//! Per key, the context always keeps every row at the key's newest
+//! answered time (the `span` test keeps them even when `span` is 0), so a
+//! run of rows with one time is never cut where a restored detector counts
+//! the rows it has seen.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use arrow::array::{BooleanArray, RecordBatch};
+use arrow::array::{Array, BooleanArray, RecordBatch};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::SchemaRef;
 use arrow::row::{RowConverter, SortField};
@@ -24,6 +33,11 @@ use datafusion::error::Result;
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::event_times;
+
+/// Context rows kept before the first pruning. Unit tests prune early, so
+/// that a restore there depends on what pruning keeps (with 4,096 their
+/// few hundred rows would all be replayed and any state rebuilt from them).
+const PRUNE_FLOOR: usize = if cfg!(test) { 64 } else { 4096 };
 
 /// How much answered history the window functions can still look at.
 #[derive(Debug, Clone)]
@@ -53,6 +67,10 @@ pub struct ReplayLog {
     pruned_to: usize,
     /// Answers still to drop: those of the context replayed after a restore.
     suppress: usize,
+    /// The event time of the last row answered (rows leave the stream in
+    /// event-time order, so every older row has been answered): the
+    /// detectors keep their verdicts from it on (`spindle_anomaly::keyed`).
+    answered_time: Arc<AtomicI64>,
 }
 
 impl ReplayLog {
@@ -67,7 +85,14 @@ impl ReplayLog {
             context_rows: 0,
             pruned_to: 0,
             suppress: 0,
+            answered_time: Arc::new(AtomicI64::new(i64::MIN)),
         }
+    }
+
+    /// The log, keeping `answered` at the event time of the last row answered.
+    pub fn answering(mut self, answered: &Arc<AtomicI64>) -> Self {
+        self.answered_time = Arc::clone(answered);
+        self
     }
 
     /// What cannot be carried across a restore.
@@ -93,6 +118,13 @@ impl ReplayLog {
             if take < front.num_rows() {
                 self.in_flight
                     .push_front(front.slice(take, front.num_rows() - take));
+            }
+            if rows == take && take > 0 {
+                let last = event_times(&front.slice(take - 1, 1), self.time_column)?;
+                if last.is_valid(0) {
+                    self.answered_time
+                        .fetch_max(last.value(0), Ordering::Relaxed);
+                }
             }
             self.add_context(front.slice(0, take))?;
             rows -= take;
@@ -129,7 +161,7 @@ impl ReplayLog {
     fn add_context(&mut self, rows: RecordBatch) -> Result<()> {
         self.context_rows += rows.num_rows();
         self.context.push(rows);
-        if self.context_rows > 2 * self.pruned_to.max(4096) {
+        if self.context_rows > 2 * self.pruned_to.max(PRUNE_FLOOR) {
             self.prune()?;
         }
         Ok(())

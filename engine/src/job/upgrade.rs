@@ -89,7 +89,7 @@ pub fn plan_restore(
         OnChange::Fail => Err(EngineError::StateChanged(format!(
             "the job's SQL changed since checkpoint epoch {} of partition {partition} of `{source}`, \
              and the state of {} cannot be carried over:\n  {}\n\
-             Pipelines not listed keep their state. To start anyway, SET spindle.checkpoint.on_change = \
+             Pipelines not listed would keep their state. To start anyway, SET spindle.checkpoint.on_change = \
              'reset-changed' (the pipelines above start empty at the checkpoint's offsets: windows \
              open at the checkpoint lose the rows before it; the others keep their state), or start \
              the whole job afresh with another spindle.checkpoint.path (or consumer group).",

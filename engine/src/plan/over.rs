@@ -31,6 +31,12 @@ use crate::window::over::{OverOperator, feed};
 use crate::window::over_replay::ReplayLog;
 use datafusion::physical_plan::projection::ProjectionExec;
 
+/// `SPINDLE_DETECTOR_STATE=off`: detector calls run as plain DataFusion
+/// window functions and their state is not checkpointed (they restart
+/// from the replayed rows, as before version 3 of the checkpoint format).
+/// For measuring what carrying the state costs (scripts/bench/detector_state.sh).
+pub const DETECTOR_STATE_VAR: &str = "SPINDLE_DETECTOR_STATE";
+
 /// The parts of an `OVER` pipeline.
 #[derive(Debug)]
 pub struct OverParts {
@@ -70,6 +76,7 @@ pub fn split(
         row_preserving: true,
         answered: Arc::new(AtomicI64::new(i64::MIN)),
         detectors: Vec::new(),
+        keep_detectors: std::env::var(DETECTOR_STATE_VAR).map_or(true, |v| v != "off"),
     };
     let window = chain.rebuild(&top)?;
     let Some(bottom) = chain.bottom else {
@@ -86,7 +93,11 @@ pub fn split(
     // Answers are matched to rows by count: only when no node between the
     // window nodes adds or drops rows.
     let replay = chain.row_preserving.then(|| {
-        let needs = replay_needs(&chain.exprs, schema.field(position).data_type());
+        let needs = replay_needs(
+            &chain.exprs,
+            schema.field(position).data_type(),
+            chain.keep_detectors,
+        );
         ReplayLog::new(needs, Arc::clone(&schema), position).answering(&chain.answered)
     });
     if replay.is_none() {
@@ -149,6 +160,8 @@ struct Chain<'a> {
     answered: Arc<AtomicI64>,
     /// Each detector call's per-key state, in plan order.
     detectors: Vec<DetectorSlot>,
+    /// Whether detector calls keep their state for checkpoints.
+    keep_detectors: bool,
 }
 
 impl Chain<'_> {
@@ -206,6 +219,9 @@ impl Chain<'_> {
         expr: &Arc<dyn WindowExpr>,
         schema: &Schema,
     ) -> Result<Arc<dyn WindowExpr>> {
+        if !self.keep_detectors {
+            return Ok(Arc::clone(expr));
+        }
         let Some(standard) = expr.as_any().downcast_ref::<StandardWindowExpr>() else {
             return Ok(Arc::clone(expr));
         };

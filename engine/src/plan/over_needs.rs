@@ -13,8 +13,13 @@ use datafusion::scalar::ScalarValue;
 
 use crate::window::over_replay::ReplayNeeds;
 
-/// The look-back of `exprs` on rows whose event time has type `time_type`.
-pub(crate) fn replay_needs(exprs: &[Arc<dyn WindowExpr>], time_type: &DataType) -> ReplayNeeds {
+/// The look-back of `exprs` on rows whose event time has type `time_type`;
+/// `detectors_saved`: whether the detectors' state goes into checkpoints.
+pub(crate) fn replay_needs(
+    exprs: &[Arc<dyn WindowExpr>],
+    time_type: &DataType,
+    detectors_saved: bool,
+) -> ReplayNeeds {
     let mut needs = ReplayNeeds {
         keys: exprs
             .first()
@@ -36,8 +41,8 @@ pub(crate) fn replay_needs(exprs: &[Arc<dyn WindowExpr>], time_type: &DataType) 
         match look_back(expr.as_ref(), time_type) {
             Some(LookBack::Rows(n)) => needs.rows = needs.rows.max(n),
             Some(LookBack::Span(span)) => needs.span = needs.span.max(span),
-            Some(LookBack::Saved) => {}
-            None => needs.not_carried.push(name),
+            Some(LookBack::Saved) if detectors_saved => {}
+            Some(LookBack::Saved) | None => needs.not_carried.push(name),
         }
     }
     needs

@@ -470,3 +470,29 @@ async fn reordered_keys_and_aggregates_keep_their_state() {
         assert_eq!(got[i], expected[i], "{sink} differs after the restore");
     }
 }
+
+/// An anomaly detector's parameters are part of its call: a detector
+/// tuned differently does not take the state it learned with the old
+/// parameters.
+#[tokio::test]
+async fn a_retuned_detector_is_named_with_its_parameters() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_detector = |alpha: &str| {
+        format!(
+            "{JOB}CREATE TABLE alerts (machine_id VARCHAR, score DOUBLE) WITH ('connector' = 'console');
+INSERT INTO alerts SELECT machine_id,
+  ewma_anomaly(temperature, {alpha}, 3, 5) OVER (PARTITION BY machine_id ORDER BY ts)['score']
+FROM sensors;"
+        )
+    };
+    let mut old = build(&with_detector("4"), dir.path()).await.unwrap();
+    feed(&mut old, 0).await;
+    let checkpoint = checkpoint(&mut old);
+    let mut job = build(&with_detector("8"), dir.path()).await.unwrap();
+    let message = restore(&mut job, checkpoint).await.unwrap_err().to_string();
+    assert!(
+        message.contains("INSERT INTO alerts (line 24): OVER function changed: ewma_anomaly(temperature, 4, 3, 5) OVER")
+            && message.contains("→ ewma_anomaly(temperature, 8, 3, 5) OVER"),
+        "{message}"
+    );
+}

@@ -117,3 +117,69 @@ fn a_slow_replay_with_a_short_idle_timeout_makes_nothing_late() {
         "{log}"
     );
 }
+
+/// The detectors' job (`tests/e2e/jobs/detectors.sql`: every online
+/// detector, one stacked on another, and `inter_arrival`, plus a small
+/// Random Cut Forest here), checkpointed every half second, `kill -9`ed
+/// mid-replay and run to the end: every reading's verdicts equal the same
+/// SELECT in batch over all readings. The kill waits for 24 checkpoints
+/// (about 6 per partition), so that the operator has pruned its replay
+/// context once: before that it replays a partition's whole history and
+/// fresh detectors would rebuild their state from it. With
+/// `SPINDLE_DETECTOR_STATE=off` (detectors restart from the replayed rows)
+/// this test fails: `("m-0001", …) column 0: streamed None, oracle Some(…)`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_detector_job_scores_every_reading_like_the_batch_oracle() {
+    const READINGS: usize = 150_000;
+    let mut deployment = Deployment::new("detector-recovery");
+    let shipped = std::fs::read_to_string(
+        spindle_tests::services::repo_root().join("tests/e2e/jobs/detectors.sql"),
+    )
+    .unwrap();
+    let job = format!(
+        "SET spindle.checkpoint.interval = '500ms';\n\
+         SET spindle.checkpoint.path = '${{CHECKPOINTS}}';\n{}",
+        shipped
+            .replace("${OUT}/scores", "${HISTORY_PATH}/scores")
+            .replace("inter_arrival DOUBLE", "inter_arrival DOUBLE, rcf DOUBLE")
+            .replace("l['score'], gap", "l['score'], gap, r['score']")
+            .replace(
+                "inter_arrival(ts) OVER w AS gap",
+                "inter_arrival(ts) OVER w AS gap, rcf_anomaly([vibration, power], 10, 32) OVER w AS r",
+            )
+    );
+    assert!(job.contains("rcf_anomaly("), "the job text changed: {job}");
+    deployment.edit_job(&job);
+    // In order: no reading is late, so the oracle is the job over all of them.
+    deployment.simulate_with(
+        &READINGS.to_string(),
+        "500",
+        "4",
+        "0",
+        &["--fault-rate", "20"],
+    );
+
+    kill_after_checkpoints(&deployment, 24);
+    finish_after_kill(&deployment, READINGS);
+
+    let columns = "machine_id, ts, gaussian, gaussian_flag, ewma, ew_variance, cusum, flatline, \
+                   likelihood, inter_arrival, rcf";
+    let streamed = crate::oracle::parquet_rows(&deployment.history().join("scores"), columns).await;
+    let (readings, count) = deployment.readings();
+    assert_eq!(count, READINGS);
+    let no_late = deployment.dir.path().join("no-late.jsonl");
+    std::fs::write(&no_late, "").unwrap();
+    let ctx = crate::oracle::session(&readings, &no_late).await;
+    spindle_anomaly::register(&ctx);
+    ctx.register_table("sensors", ctx.table("readings").await.unwrap().into_view())
+        .unwrap();
+    let select = job
+        .split("INSERT INTO scores")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .trim_end_matches(';');
+    let oracle = crate::oracle::query_rows(&ctx, select).await;
+    assert_eq!(oracle.len(), READINGS, "no reading is late");
+    crate::oracle::assert_same("detectors after kill -9", &streamed, &oracle);
+}

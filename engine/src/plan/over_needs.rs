@@ -137,3 +137,65 @@ fn span_in(value: &ScalarValue, time_type: &DataType) -> Option<i64> {
     // Rounded up: keeping one unit more is harmless, one less is not.
     i64::try_from((nanos.max(0) + per_unit - 1) / per_unit).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::datasource::MemTable;
+    use datafusion::physical_plan::windows::BoundedWindowAggExec;
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+
+    /// The window functions of `sql` over `t(k, ts, x)`.
+    async fn window_exprs(sql: &str) -> Vec<Arc<dyn WindowExpr>> {
+        let ctx = SessionContext::new();
+        spindle_anomaly::register(&ctx);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Utf8, false),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                false,
+            ),
+            Field::new("x", DataType::Float64, true),
+        ]));
+        let table = MemTable::try_new(schema, vec![vec![]]).unwrap();
+        ctx.register_table("t", Arc::new(table)).unwrap();
+        let plan = ctx
+            .sql(sql)
+            .await
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let mut exprs = Vec::new();
+        plan.apply(|node| {
+            if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+                exprs.extend(w.window_expr().iter().cloned());
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })
+        .unwrap();
+        exprs
+    }
+
+    #[tokio::test]
+    async fn detectors_are_carried_by_their_state_and_row_number_is_not() {
+        let exprs = window_exprs(
+            "SELECT gaussian_anomaly(x) OVER w, row_number() OVER w, inter_arrival(ts) OVER w \
+             FROM t WINDOW w AS (PARTITION BY k ORDER BY ts)",
+        )
+        .await;
+        assert_eq!(exprs.len(), 3);
+        let time = DataType::Timestamp(TimeUnit::Millisecond, None);
+        let saved = replay_needs(&exprs, &time, true);
+        assert_eq!(saved.not_carried, ["row_number()"]);
+        assert_eq!(saved.rows, 1, "inter_arrival needs the previous row");
+        let unsaved = replay_needs(&exprs, &time, false);
+        assert_eq!(unsaved.not_carried.len(), 2, "{:?}", unsaved.not_carried);
+    }
+}

@@ -179,10 +179,17 @@ impl KeyedDetector {
         Ok(verdict)
     }
 
-    fn save(&self) -> crate::Result<String> {
+    /// The state, with the verdicts of rows before `answered` left out
+    /// (they have been answered; the log is trimmed only as rows arrive).
+    fn save(&self, answered: i64) -> crate::Result<String> {
         state::encode(&Saved {
             position: self.position,
-            recent: self.recent.iter().cloned().collect(),
+            recent: self
+                .recent
+                .iter()
+                .filter(|(p, _)| p.time >= answered)
+                .cloned()
+                .collect(),
             detector: self.scorer.save()?,
         })
     }
@@ -235,12 +242,13 @@ impl DetectorStates {
 
     /// Every key's detector, for a checkpoint.
     pub fn save(&self) -> crate::Result<Vec<SavedDetector>> {
+        let answered = self.answered.load(Ordering::Relaxed);
         self.map()
             .iter()
             .map(|(key, detector)| {
                 Ok(SavedDetector {
                     key: key.clone(),
-                    state: lock(detector).save()?,
+                    state: lock(detector).save(answered)?,
                 })
             })
             .collect()
@@ -399,21 +407,21 @@ struct KeyedEvaluator {
 
 impl RowVerdicts for KeyedEvaluator {
     fn verdict(&mut self, values: &[ArrayRef], row: usize) -> Result<Verdict> {
-        let detector = match &self.detector {
-            Some(d) => Arc::clone(d),
-            None => {
-                let key = values[self.keys.clone()]
-                    .iter()
-                    .map(|column| ScalarValue::try_from_array(column, row))
-                    .collect::<Result<Vec<_>>>()?;
-                let d = self.states.detector(key)?;
-                self.detector = Some(Arc::clone(&d));
-                d
-            }
-        };
+        if self.detector.is_none() {
+            let key = values[self.keys.clone()]
+                .iter()
+                .map(|column| ScalarValue::try_from_array(column, row))
+                .collect::<Result<Vec<_>>>()?;
+            self.detector = Some(self.states.detector(key)?);
+        }
         let time = time_at(&values[self.keys.end], row)?;
         let answered = self.states.answered.load(Ordering::Relaxed);
-        lock(&detector).observe(time, values, row, answered)
+        match &self.detector {
+            Some(detector) => lock(detector).observe(time, values, row, answered),
+            None => Err(DataFusionError::Internal(
+                "a detector without its key".into(),
+            )),
+        }
     }
 }
 

@@ -128,10 +128,12 @@ eng_throughput() {
 # ---------------------------------------------------------------------------- b. latency
 
 # eng_live_job FLUSH: the shipped job with the benchmark's rolling interval and this flush
-# interval; prints the file's path.
+# interval, without checkpoints (a checkpointed sink's rows wait for the next checkpoint's
+# publish: that latency is the checkpoints section's part c); prints the file's path.
 eng_live_job() {
   local f="$ENG_DATA/live_job-flush$1.sql"
   {
+    echo "SET spindle.checkpoint.interval = '0s';"
     echo "SET spindle.sink.flush_interval = '$1';"
     sed "s|'connector' = 'parquet',|'connector' = 'parquet', 'rolling.interval' = '$ENG_ROLL',|" "$ENG_JOB"
   } >"$f"
@@ -297,7 +299,7 @@ order rotating — the default is 100ms since the benchmark of 2026-11-23, 1s be
 \`\`\`sh
 spindle simulate --realtime --duration $((ENG_LIVE_SECONDS + 60))s --machines $ENG_MACHINES --interval 1s --brokers $KAFKA_ADDR \\
   --topic T --partitions $ENG_PARTITIONS --quiet &
-# live_job.sql = "SET spindle.sink.flush_interval = 'F';" + $ENG_JOB_REL with
+# live_job.sql = "SET spindle.checkpoint.interval = '0s'; SET spindle.sink.flush_interval = 'F';" + $ENG_JOB_REL with
 #                'rolling.interval' = '$ENG_ROLL' added to the features table's WITH (…)
 KAFKA_BROKERS=$KAFKA_ADDR SENSOR_TOPIC=T GROUP_ID=G HISTORY_PATH=DIR spindle run live_job.sql &
 sleep $ENG_LIVE_SECONDS; kill -INT <spindle pid>
